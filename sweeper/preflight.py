@@ -1,0 +1,117 @@
+"""Check the whole configuration of a run or sweep before Hydra starts anything.
+
+Every trial's configuration is composed (Hydra's compose API, the same config loader the run
+uses) and validated against :mod:`sweeper.schema`. Bad input ends here with one line naming the
+key and what is allowed, exit status 2, and nothing written.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NoReturn
+
+from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra._internal.utils import get_args_parser
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.errors import OverrideParseException
+from omegaconf import DictConfig
+
+from sweeper import data, schema
+from sweeper.app import CONFIG_DIR, CONFIG_NAME
+from sweeper.overrides import sweep_arguments
+
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str) -> NoReturn:
+    """Print one line and exit with :data:`EXIT_BAD_INPUT`."""
+    print(f"sweeper: error: {message}", file=sys.stderr)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def check(argv: list[str]) -> None:
+    """Exit with one clear line if any trial ``argv`` describes could not run."""
+    args = get_args_parser().parse_args(argv)
+    if args.help or args.hydra_help or args.cfg or args.info or args.shell_completion:
+        return  # Hydra's informational modes run nothing
+    config_dir = str(Path(args.config_dir).resolve()) if args.config_dir else CONFIG_DIR
+    try:
+        for cfg in trial_configs(args.overrides, args.multirun, config_dir,
+                                 args.config_name or CONFIG_NAME):
+            schema.validate(cfg)
+            data.cache_files(cfg.dataset)
+    except (schema.ConfigError, data.DatasetError) as e:
+        fail(str(e))
+    except Exception as e:  # Hydra and OmegaConf errors, reduced to their essence
+        fail(one_line(e))
+
+
+def trial_configs(overrides: list[str], multirun: bool, config_dir: str,
+                  config_name: str) -> Iterator[DictConfig]:
+    """Compose the configuration of every trial the command line describes."""
+    parser = OverridesParser.create()
+    try:
+        parsed = parser.parse_overrides(overrides)
+    except OverrideParseException as e:
+        raise ValueError(f"cannot parse overrides: {first_line(e.message)}") from e
+    check_group_options(parsed, Path(config_dir))
+    fixed = [str(o.input_line) for o in parsed if not o.is_sweep_override()]
+    with initialize_config_dir(config_dir=config_dir, version_base="1.3", job_name="trial"):
+        base = compose(config_name, overrides=fixed, return_hydra_config=True)
+        multirun = multirun or str(base.hydra.mode) == "RunMode.MULTIRUN"
+        swept = [o for o in parsed if o.is_sweep_override()]
+        if swept and not multirun:
+            raise ValueError(f"{swept[0].input_line}: a list of values needs -m (a sweep)")
+        for job in job_overrides(base, overrides, multirun, parser):
+            yield compose(config_name, overrides=job)
+
+
+def job_overrides(base: DictConfig, overrides: list[str], multirun: bool,
+                  parser: OverridesParser) -> list[list[str]]:
+    """The overrides of each trial: the grid of Hydra's basic sweeper, or the run's own."""
+    if not multirun:
+        return [overrides]
+    if not str(base.hydra.sweeper._target_).endswith("BasicSweeper"):
+        # Other sweepers read their own search syntax and check it themselves.
+        return [[str(o.input_line) for o in parser.parse_overrides(overrides)
+                 if not o.is_sweep_override()]]
+    batches = BasicSweeper.split_arguments(sweep_arguments(base.hydra.sweeper, overrides), None)
+    jobs = [job for batch in batches for job in batch]
+    if not jobs:
+        raise ValueError("the sweep is empty: no combination of values to run")
+    return jobs
+
+
+def check_group_options(parsed: list[Override], config_dir: Path) -> None:
+    """Reject an option that a config group does not have, naming the options it has."""
+    for o in parsed:
+        group = config_dir / o.key_or_group
+        if o.package is not None or not group.is_dir():
+            continue
+        options = sorted(p.stem for p in group.glob("*.yaml"))
+        values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.value()]
+        for value in values:
+            if value is not None and str(value) not in options:
+                raise ValueError(f"{o.key_or_group}={value}: unknown option; choose one of "
+                                 f"{', '.join(options)}")
+
+
+def first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
+
+
+def one_line(error: BaseException) -> str:
+    """The outer message of a Hydra or OmegaConf error and its root cause, on one line."""
+    outer = first_line(str(error))
+    root = error
+    while root.__cause__ is not None:
+        root = root.__cause__
+    inner = first_line(getattr(root, "msg", None) or str(root))
+    key = getattr(root, "full_key", None)
+    if key:
+        return f"{key}: {inner}"
+    return outer if root is error or inner in outer else f"{outer}: {inner}"

@@ -1,0 +1,81 @@
+"""The trial record (``trial.json``, schema 1), stable trial ids, and atomic file writes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+SCHEMA = 1
+RECORD = "trial.json"
+
+
+class Status(str, Enum):
+    """Where a trial stands; the value is what trial.json and the leaderboard show."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+def trial_id(override_dirname: str) -> str:
+    """Stable, readable id of a trial from its sorted overrides (Hydra's ``override_dirname``).
+
+    The same overrides give the same id in every run of a sweep, so a re-run finds earlier work.
+    The hash keeps ids distinct when the readable part is shortened or loses characters.
+    """
+    if not override_dirname:
+        return "default"
+    readable = re.sub(r"[^A-Za-z0-9.=_-]+", "_", override_dirname.replace(",", "_"))[:80]
+    digest = hashlib.sha1(override_dirname.encode()).hexdigest()[:8]
+    return f"{readable.strip('_')}-{digest}"
+
+
+def now_iso() -> str:
+    """Current time, ISO-8601 with time zone."""
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so readers see the old file or the new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomically write ``data`` as indented JSON (NaN and infinities become null)."""
+    write_atomic(path, json.dumps(_finite(data), indent=2) + "\n")
+
+
+def read_record(trial_dir: Path) -> dict[str, Any] | None:
+    """The trial's record, or None when there is none or it cannot be read."""
+    try:
+        data = json.loads((trial_dir / RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
