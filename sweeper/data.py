@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import math
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,8 +69,12 @@ def _load_cached(dataset_yaml: str, validation_split: float) -> Splits:
 def _split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int) -> list[np.ndarray]:
     from sklearn.model_selection import train_test_split
 
+    # Stratify when every class can appear on both sides; tiny data falls back to a plain split.
     counts = np.bincount(y)
-    stratify = y if counts[counts > 0].min() >= 2 else None
+    classes = int((counts > 0).sum())
+    n_test = math.ceil(fraction * len(y))
+    feasible = counts[counts > 0].min() >= 2 and min(n_test, len(y) - n_test) >= classes
+    stratify = y if feasible else None
     return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=stratify)
 
 

@@ -64,6 +64,10 @@ class Trial:
         write_json(self.dir / RECORD, record)
         try:
             self._train(record)
+        except TrialFailed as e:
+            log.error("trial %s failed: %s", self.id, e)
+            record.update(status=Status.FAILED.value, error=str(e))
+            self._end_session(Status.FAILED)
         except Exception as e:  # a failing trial never takes the sweep down
             log.exception("trial %s failed", self.id)
             record.update(status=Status.FAILED.value, error=f"{type(e).__name__}: {e}")

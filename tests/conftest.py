@@ -1,0 +1,49 @@
+"""Shared fixtures: the real configuration composed once, and the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from sweeper.app import CONFIG_DIR
+
+# Quiet TensorFlow's C++ start-up chatter in the subprocesses the tests run.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture
+def compose_config() -> Iterator[Callable[..., DictConfig]]:
+    """Compose conf/config.yaml with overrides, as Hydra would for one trial."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3", job_name="trial"):
+        yield lambda *overrides: compose("config", overrides=list(overrides))
+
+
+def run_cli(*args: str, cwd: Path, module: str = "sweeper",
+            env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``python -m <module> args`` in ``cwd`` and return the finished process."""
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def records(sweep_dir: Path) -> list[dict]:
+    """Every trial.json of a sweep, sorted by trial id."""
+    paths = sorted(sweep_dir.glob("trials/*/trial.json"))
+    return [json.loads(p.read_text()) for p in paths]
+
+
+@pytest.fixture(scope="session")
+def grid_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real 4-trial grid sweep on digits (1 epoch each), shared by the tests that read it."""
+    cwd = tmp_path_factory.mktemp("grid")
+    done = run_cli("-m", "optimizer=adam,sgd", "model.units=8,16", "train.epochs=1",
+                   "sweep.name=grid", cwd=cwd)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return cwd

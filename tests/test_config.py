@@ -1,0 +1,105 @@
+"""Every config option composes and validates; bad input is one line, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from sweeper import schema
+from sweeper.app import CONFIG_DIR
+
+GROUPS = {g: sorted(p.stem for p in (Path(CONFIG_DIR) / g).glob("*.yaml"))
+          for g in ("model", "optimizer", "dataset", "train")}
+
+
+def test_groups_have_the_documented_options() -> None:
+    assert GROUPS["model"] == sorted(schema.MODELS)
+    assert GROUPS["optimizer"] == sorted(schema.OPTIMIZERS)
+    assert GROUPS["dataset"] == sorted(schema.DATASETS)
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g, opts in GROUPS.items() for o in opts])
+def test_every_option_composes_and_validates(compose_config, tmp_path, group, option) -> None:
+    overrides = [f"{group}={option}"]
+    if option == "directory":
+        for cls in ("a", "b"):
+            (tmp_path / cls).mkdir()
+            (tmp_path / cls / "x.png").write_bytes(b"")
+        overrides.append(f"dataset.path={tmp_path}")
+    cfg = compose_config(*overrides)
+    schema.validate(cfg)
+    assert cfg[group].name == option if group != "train" else cfg.train.epochs >= 1
+
+
+def test_sweepable_keys_exist(compose_config) -> None:
+    cfg = compose_config("model.units=16", "model.dropout=0.3", "optimizer=sgd",
+                         "optimizer.learning_rate=0.05", "train.epochs=2", "train.batch_size=64",
+                         "train.seed=3", "sweep.metric=val_loss", "sweep.mode=min")
+    assert (cfg.model.units, cfg.model.dropout, cfg.optimizer.name) == (16, 0.3, "sgd")
+    assert (cfg.train.epochs, cfg.train.batch_size, cfg.train.seed) == (2, 64, 3)
+    assert cfg.optimizer.learning_rate == 0.05
+    assert cfg.paths.experiments == "experiments" and cfg.paths.logs == "logs"
+
+
+BAD = [
+    (["model.dropout=1.5"], "model.dropout=1.5: must be a number in [0, 1)"),
+    (["model.dropout=-0.1"], "model.dropout=-0.1"),
+    (["model.units=0"], "model.units=0: must be an integer >= 1"),
+    (["model.units=abc"], "model.units: Value 'abc'"),
+    (["train.epochs=0"], "train.epochs=0: must be an integer >= 1"),
+    (["train.batch_size=0"], "train.batch_size=0"),
+    (["optimizer.learning_rate=0"], "optimizer.learning_rate=0.0: must be a number > 0"),
+    (["train.validation_split=1.0"], "train.validation_split=1.0: must be a number in (0, 1)"),
+    (["model=resnet"], "model=resnet: unknown option; choose one of alexnet, cnn, lenet5, mlp"),
+    (["-m", "optimizer=adam,nadam"], "optimizer=nadam: unknown option"),
+    (["dataset=imagenet"], "dataset=imagenet: unknown option"),
+    (["model.unitz=3"], "model.unitz: Key 'unitz' not in 'ModelConfig'"),
+    (["dataset=directory"], "dataset.path: required with dataset=directory"),
+    (["dataset=directory", "dataset.path=/no/such"], "dataset.path=/no/such: no such folder"),
+    (["-m", "model.units=16,32", "model.dropout=0.1,1.2"], "model.dropout=1.2"),
+    (["sweep.mode=maximize"], "sweep.mode=maximize: must be one of max, min"),
+    (["sweep.name=../escape"], "sweep.name=../escape"),
+    (["model.units=16,32"], "model.units=16,32: a list of values needs -m"),
+    (["-m", "model.units=range("], "cannot parse overrides"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message) -> None:
+    done = run_cli(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sweeper: error: "), done.stderr
+    assert message in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_directory_with_one_class_is_rejected(tmp_path) -> None:
+    (tmp_path / "data" / "only").mkdir(parents=True)
+    (tmp_path / "data" / "only" / "a.png").write_bytes(b"")
+    done = run_cli("dataset=directory", "dataset.path=data", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "1 class folder(s) with images; at least 2 are needed" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_keras_dataset_missing_from_cache_names_the_file(tmp_path) -> None:
+    done = run_cli("dataset=fashion_mnist", cwd=tmp_path, env={"KERAS_HOME": str(tmp_path / "k")})
+    assert done.returncode == 2
+    assert f"{tmp_path / 'k' / 'datasets' / 'fashion-mnist'}" in done.stderr
+    assert "not found" in done.stderr and not (tmp_path / "experiments").exists()
+
+
+def test_help_does_not_import_tensorflow(tmp_path) -> None:
+    code = ("import sys, runpy; sys.argv = ['sweeper', '--help']\n"
+            "try:\n    runpy.run_module('sweeper', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported by --help'\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "== Config groups ==" in done.stdout and "model: alexnet, cnn" in done.stdout

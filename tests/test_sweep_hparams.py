@@ -1,0 +1,101 @@
+"""A grid sweep runs every combination, and TensorBoard itself lists every trial in HParams."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from conftest import records, run_cli
+
+STATUSES = ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]
+
+
+def test_grid_multirun_yields_one_completed_trial_per_combination(grid_sweep: Path) -> None:
+    found = records(grid_sweep / "experiments" / "grid")
+    assert [r["status"] for r in found] == ["completed"] * 4
+    combos = {(r["hparams"]["optimizer"], r["hparams"]["model.units"]) for r in found}
+    assert combos == {("adam", 8), ("adam", 16), ("sgd", 8), ("sgd", 16)}
+    assert len({r["trial_id"] for r in found}) == 4
+    assert all(r["sweep"] == "grid" for r in found)
+
+
+@contextmanager
+def tensorboard(logdir: Path) -> Iterator[str]:
+    """A real TensorBoard server on a free loopback port; yields its base URL."""
+    exe = Path(sys.executable).with_name("tensorboard")
+    proc = subprocess.Popen([str(exe), "--logdir", str(logdir), "--port", "0", "--host",
+                             "127.0.0.1", "--load_fast=false"], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 90
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            match = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
+            if match:
+                yield match.group(1)
+                return
+            assert time.time() < deadline, "TensorBoard did not start"
+        raise AssertionError("TensorBoard exited before serving")
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+def post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_tensorboard_hparams_dashboard_lists_every_trial(grid_sweep: Path) -> None:
+    found = {r["trial_id"]: r for r in records(grid_sweep / "experiments" / "grid")}
+    with tensorboard(grid_sweep / "logs" / "grid") as url:
+        api = f"{url}/data/plugin/hparams"
+        experiment = post(f"{api}/experiment", {"experimentName": ""})
+        infos = {h["name"]: h for h in experiment["hparamInfos"]}
+        assert infos["optimizer"]["domainDiscrete"] == ["adam", "sgd"]
+        assert infos["model.units"]["domainDiscrete"] == [8, 16]
+        assert infos["model.dropout"]["domainDiscrete"] == [0.2]
+        metrics = {(m["name"].get("group", ""), m["name"]["tag"])
+                   for m in experiment["metricInfos"]}
+        assert {("validation", "epoch_accuracy"), ("", "test_accuracy")} <= metrics
+        groups = post(f"{api}/session_groups", {
+            "experimentName": "", "allowedStatuses": STATUSES, "colParams": [],
+            "startIndex": 0, "sliceSize": 100})["sessionGroups"]
+    assert {g["name"] for g in groups} == set(found)
+    for group in groups:
+        record = found[group["name"]]
+        assert group["hparams"]["optimizer"] == record["hparams"]["optimizer"]
+        assert group["hparams"]["model.units"] == record["hparams"]["model.units"]
+        (session,) = group["sessions"]
+        assert session["status"] == "STATUS_SUCCESS"
+        values = {(m["name"].get("group", ""), m["name"]["tag"]): m["value"]
+                  for m in group["metricValues"]}
+        assert values[("", "test_accuracy")] == record["metrics"]["test_accuracy"]
+        assert values[("validation", "epoch_accuracy")] > 0
+
+
+def test_failed_trial_shows_failure_status_in_tensorboard(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.plugins.hparams import api_pb2, metadata
+
+    done = run_cli("optimizer=sgd", "optimizer.learning_rate=1e30", "model.units=8",
+                   "train.epochs=1", "sweep.name=bad", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (record,) = records(tmp_path / "experiments" / "bad")
+    assert record["status"] == "failed"
+    ends = []
+    for path in (tmp_path / record["tensorboard_run"]).glob("events.out.tfevents.*"):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                if value.tag == metadata.SESSION_END_INFO_TAG:
+                    content = value.metadata.plugin_data.content
+                    ends.append(metadata.parse_session_end_info_plugin_data(content).status)
+    assert ends == [api_pb2.STATUS_FAILURE]
