@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from sweeper import record, schema
-
-# conf/ sits beside the package in a source checkout (the supported, editable install).
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
-CONFIG_NAME = "config"
-
-
-def register() -> None:
-    """Make the schema and the ``trial_id`` resolver known to Hydra (idempotent)."""
-    schema.register()
-    if not OmegaConf.has_resolver("trial_id"):
-        OmegaConf.register_new_resolver("trial_id", record.trial_id)
-
+from sweeper.schema import CONFIG_DIR, CONFIG_NAME, register
 
 register()
 
@@ -38,4 +25,9 @@ def cli(argv: list[str] | None = None) -> None:
     from sweeper import preflight
 
     preflight.check(sys.argv[1:] if argv is None else argv)
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        # The launcher has already stopped its workers; completed records stay valid.
+        print("sweeper: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -21,8 +21,8 @@ from hydra.errors import OverrideParseException
 from omegaconf import DictConfig
 
 from sweeper import data, schema
-from sweeper.app import CONFIG_DIR, CONFIG_NAME
 from sweeper.overrides import sweep_arguments
+from sweeper.schema import CONFIG_DIR, CONFIG_NAME
 
 EXIT_BAD_INPUT = 2
 

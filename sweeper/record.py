@@ -39,7 +39,7 @@ def trial_id(override_dirname: str) -> str:
 
 def now_iso() -> str:
     """Current time, ISO-8601 with time zone."""
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds")
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -14,7 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+# conf/ sits beside the package in a source checkout (the supported, editable install).
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONFIG_NAME = "config"
 
 MODELS = ("mlp", "cnn", "lenet5", "alexnet", "vgg16")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adagrad")
@@ -113,8 +117,12 @@ class Config:
 
 
 def register() -> None:
-    """Store the schema as ``base_config`` (idempotent)."""
+    """Make the schema (``base_config``) and the ``trial_id`` resolver known (idempotent)."""
+    from sweeper.record import trial_id
+
     ConfigStore.instance().store(name="base_config", node=Config)
+    if not OmegaConf.has_resolver("trial_id"):
+        OmegaConf.register_new_resolver("trial_id", trial_id)
 
 
 class ConfigError(ValueError):

@@ -91,6 +91,7 @@ class Trial:
             "objective": {"name": s.metric, "mode": s.mode, "value": None},
             "metrics": {}, "best_epoch": None, "epochs_completed": 0, "checkpoint": CHECKPOINT,
             "tensorboard_run": str(self.tb_run), "device": _device(),
+            "slot": os.environ.get("SWEEPER_SLOT", "local"),
             "started_at": now_iso(), "finished_at": None, "duration_s": None, "error": None,
             "timings": {}, "pid": os.getpid(), "versions": _versions(),
         }
@@ -267,3 +268,17 @@ def _versions() -> dict[str, str]:
         except Exception:
             out[pkg] = "unknown"
     return out
+
+
+def warm_up(cfg: DictConfig) -> None:
+    """Pay a worker's start-up costs before its first trial: imports and the dataset."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras  # noqa: F401
+    import matplotlib  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+    import tensorflow  # noqa: F401
+
+    try:
+        data.load(cfg.dataset, cfg.train.validation_split)
+    except Exception as e:  # the trial that needs the data reports it properly
+        log.warning("warm-up could not load the dataset: %s", e)

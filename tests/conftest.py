@@ -13,7 +13,11 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from sweeper.app import CONFIG_DIR
+from sweeper.schema import CONFIG_DIR, register
+
+# Not sweeper.app: its @hydra.main sets Hydra's version base for the whole test process, which
+# would change what Hydra's own launcher suites expect.
+register()
 
 # Quiet TensorFlow's C++ start-up chatter in the subprocesses the tests run.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

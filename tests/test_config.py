@@ -10,7 +10,7 @@ import pytest
 from conftest import run_cli
 
 from sweeper import schema
-from sweeper.app import CONFIG_DIR
+from sweeper.schema import CONFIG_DIR
 
 GROUPS = {g: sorted(p.stem for p in (Path(CONFIG_DIR) / g).glob("*.yaml"))
           for g in ("model", "optimizer", "dataset", "train")}

@@ -1,0 +1,1 @@
+"""sweeper's Hydra plugins: the ``pool`` launcher."""

@@ -1,0 +1,376 @@
+"""The local worker pool behind ``hydra/launcher=pool``: one trial per slot, in worker processes.
+
+Workers are spawned processes that set their slot's environment (``CUDA_VISIBLE_DEVICES``,
+thread counts) before anything imports TensorFlow, then warm up (import TensorFlow, load the
+dataset) while they wait for work. On CPU a worker runs trial after trial, so the import and the
+data load are paid once per slot. On a GPU a worker runs one trial and exits, because TensorFlow
+gives GPU memory back only when its process ends; a standby worker for the same slot warms up
+while the trial trains and takes the next one at once.
+
+The parent never imports TensorFlow. A worker that dies mid-trial (a signal, the OOM killer)
+costs that trial one attempt: it is recorded as failed with the cause, retried up to
+``max_retries`` times in a fresh worker, and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import multiprocessing as mp
+import os
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, run_job, setup_globals
+from omegaconf import DictConfig, open_dict
+
+from sweeper.devices import Slot
+from sweeper.progress import Board
+from sweeper.record import RECORD, Status, now_iso, read_record, write_json
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE_S = 10.0
+
+
+class WorkerDied(RuntimeError):
+    """A worker process ended while it ran a trial."""
+
+
+@dataclass
+class Job:
+    """One trial of the batch: its overrides, where its folder is, and how often it was tried."""
+
+    idx: int
+    overrides: list[str]
+    attempts: int = 0
+    output_dir: str | None = None
+    started: float = 0.0
+
+
+@dataclass
+class Worker:
+    """A worker process bound to one slot."""
+
+    slot: Slot
+    process: Any
+    conn: Connection
+    ready: bool = False
+    job: Job | None = None
+    jobs_run: int = 0
+    log_path: Path = field(default_factory=Path)
+
+
+class Pool:
+    """Runs Hydra jobs on slots; reusable across the batches of one sweep."""
+
+    def __init__(self, slots: Sequence[Slot], payload: bytes, log_dir: Path, *,
+                 reuse_workers: bool, max_retries: int, warmup: str | None) -> None:
+        self.slots = list(slots)
+        self.payload = payload
+        self.log_dir = log_dir
+        self.reuse = reuse_workers
+        self.max_retries = max_retries
+        self.warmup = warmup
+        self.workers: list[Worker] = []
+        self._ctx = mp.get_context("spawn")
+        self._spawned = 0
+
+    # -- process management -------------------------------------------------------------------
+
+    def _spawn(self, slot: Slot) -> Worker:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"worker-{self._spawned:03d}-{slot.name.replace(':', '')}.log"
+        self._spawned += 1
+        parent_conn, child_conn = self._ctx.Pipe()
+        env = {**slot.env, "SWEEPER_SLOT": slot.name}
+        process = self._ctx.Process(
+            target=worker_main, name=f"sweeper-{slot.name}", daemon=True,
+            args=(child_conn, env, slot.threads, self.payload, str(log_path), self.warmup,
+                  self.reuse, os.getpid()))
+        process.start()
+        child_conn.close()
+        worker = Worker(slot, process, parent_conn, log_path=log_path)
+        self.workers.append(worker)
+        return worker
+
+    def _retire(self, worker: Worker) -> None:
+        with contextlib.suppress(OSError):
+            worker.conn.close()
+        worker.process.join(timeout=STOP_GRACE_S)
+        if worker.process.is_alive():
+            worker.process.kill()
+            worker.process.join(timeout=STOP_GRACE_S)
+        self.workers.remove(worker)
+
+    def close(self) -> None:
+        """Stop every worker; kill the ones that do not stop in time. Leaves no process behind."""
+        for worker in self.workers:
+            with contextlib.suppress(OSError, BrokenPipeError):
+                worker.conn.send(("stop",))
+        deadline = time.time() + STOP_GRACE_S
+        for worker in list(self.workers):
+            if worker.job is not None:  # interrupted mid-trial: end it now
+                worker.process.terminate()
+            worker.process.join(timeout=max(0.0, deadline - time.time()))
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(timeout=STOP_GRACE_S)
+            with contextlib.suppress(OSError):
+                worker.conn.close()
+        self.workers.clear()
+
+    # -- scheduling ---------------------------------------------------------------------------
+
+    def run(self, jobs: list[Job], board: Board) -> dict[int, JobReturn]:
+        """Run ``jobs`` to completion; returns each job's JobReturn by index."""
+        pending = deque(jobs)
+        results: dict[int, JobReturn] = {}
+        while len(results) < len(jobs):
+            self._staff(pending)
+            busy = {w.slot for w in self.workers if w.job is not None}
+            for worker in self.workers:
+                if worker.ready and worker.job is None and pending and worker.slot not in busy:
+                    self._assign(worker, pending.popleft(), board)  # a standby waits its turn
+                    busy.add(worker.slot)
+            handles = [w.conn for w in self.workers] + [w.process.sentinel for w in self.workers]
+            ready = wait(handles, timeout=0.5)
+            for worker in list(self.workers):
+                if worker.conn in ready:
+                    self._receive(worker, results, board)
+                if worker in self.workers and worker.process.sentinel in ready:
+                    self._dead(worker, pending, results, board)
+            board.refresh()
+        return results
+
+    def _staff(self, pending: deque[Job]) -> None:
+        """Keep each slot manned: a worker for its next trial, and on GPU a warm standby."""
+        idle = sum(1 for w in self.workers if w.job is None)
+        for slot in self.slots:
+            if idle >= len(pending):  # enough workers up or warming for what is left
+                return
+            mine = [w for w in self.workers if w.slot == slot]
+            waiting = [w for w in mine if w.job is None]
+            busy = len(mine) - len(waiting)
+            if not waiting and (busy == 0 or not self.reuse and busy == 1):
+                self._spawn(slot)
+                idle += 1
+
+    def _assign(self, worker: Worker, job: Job, board: Board) -> None:
+        job.attempts += 1
+        job.started = time.time()
+        worker.job = job
+        worker.conn.send(("job", job.idx, job.overrides))
+        board.started(job.idx, worker.slot.name, attempt=job.attempts)
+
+    def _receive(self, worker: Worker, results: dict[int, JobReturn], board: Board) -> None:
+        try:
+            message = worker.conn.recv()
+        except (EOFError, OSError):
+            return  # the sentinel reports the death
+        kind = message[0]
+        if kind == "ready":
+            worker.ready = True
+        elif kind == "started" and worker.job is not None:
+            worker.job.output_dir = message[2]
+            board.output_dir(message[1], message[2])
+        elif kind == "done" and worker.job is not None:
+            ret: JobReturn = cloudpickle.loads(message[2])
+            results[worker.job.idx] = ret
+            board.finished(worker.job.idx, _outcome(ret))
+            worker.job = None
+            worker.jobs_run += 1
+            if not self.reuse:
+                self._retire(worker)  # it exits by itself, giving its GPU memory back
+
+    def _dead(self, worker: Worker, pending: deque[Job], results: dict[int, JobReturn],
+              board: Board) -> None:
+        worker.process.join(timeout=STOP_GRACE_S)  # reap it, so its exit code is known
+        code = worker.process.exitcode
+        cause = f"worker died: signal {-code}" if code is not None and code < 0 else \
+            f"worker died: exit status {code}"
+        job = worker.job
+        self._retire(worker)
+        if job is None:
+            if not worker.ready:
+                log.error("%s worker failed to start (%s); see %s", worker.slot.name, cause,
+                          worker.log_path)
+                if worker.jobs_run == 0 and not any(w.ready for w in self.workers):
+                    raise WorkerDied(f"{cause} while starting; see {worker.log_path}")
+            return
+        _record_death(job, cause)
+        log.warning("trial #%d on %s: %s (attempt %d of %d)", job.idx, worker.slot.name, cause,
+                    job.attempts, self.max_retries + 1)
+        if job.attempts <= self.max_retries:
+            board.retrying(job.idx, cause)
+            pending.appendleft(job)
+        else:
+            results[job.idx] = _died_return(job, cause)
+            board.finished(job.idx, ("failed", cause))
+
+
+def _outcome(ret: JobReturn) -> tuple[str, Any]:
+    if ret.status == JobStatus.FAILED:
+        return "failed", str(ret._return_value)
+    value = ret._return_value
+    if isinstance(value, float) and math.isnan(value):
+        return "failed", None
+    return "completed", value
+
+
+def _record_death(job: Job, cause: str) -> None:
+    """Mark the trial's record failed with the cause, when the trial got as far as writing one."""
+    if job.output_dir is None:
+        return
+    trial_dir = Path(job.output_dir)
+    record = read_record(trial_dir)
+    if record is None or record.get("status") != Status.RUNNING.value:
+        return
+    record.update(status=Status.FAILED.value, error=cause, finished_at=now_iso(),
+                  attempts=job.attempts)
+    write_json(trial_dir / RECORD, record)
+
+
+def _died_return(job: Job, cause: str) -> JobReturn:
+    # A dead worker fails its trial, not the sweep: the value is NaN like any failed trial's,
+    # so Hydra's sweeper goes on and the end-of-sweep callbacks still run.
+    ret = JobReturn(overrides=job.overrides, status=JobStatus.COMPLETED, _return_value=math.nan)
+    ret.working_dir = job.output_dir or ""
+    return ret
+
+
+# -- the worker process -----------------------------------------------------------------------
+
+
+def worker_main(conn: Connection, env: dict[str, str], threads: int, payload: bytes,
+                log_path: str, warmup: str | None, reuse: bool, parent_pid: int) -> None:
+    """Entry point of a worker process: set up its slot, warm up, then run jobs it is sent."""
+    os.environ.update(env)  # before anything can import TensorFlow
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    _redirect_output(log_path)
+    _exit_with_parent(parent_pid)
+    hydra_context, config, task_function, singleton_state = cloudpickle.loads(payload)
+    setup_globals()
+    Singleton.set_state(singleton_state)
+    if threads:
+        _limit_threads(threads)
+    if warmup:
+        _call(warmup, config)
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message[0] == "stop":
+            return
+        _, idx, overrides = message
+        conn.send(("done", idx, cloudpickle.dumps(
+            _run_one(conn, idx, overrides, hydra_context, config, task_function))))
+        if not reuse:
+            return
+
+
+def _run_one(conn: Connection, idx: int, overrides: list[str], hydra_context: Any,
+             config: DictConfig, task_function: Callable[[DictConfig], Any]) -> JobReturn:
+    sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+    with open_dict(sweep_config):
+        sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
+        sweep_config.hydra.job.num = idx
+    HydraConfig.instance().set_config(sweep_config)
+    output_dir = Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
+    conn.send(("started", idx, str(output_dir)))
+    return run_job(hydra_context=hydra_context, config=sweep_config, task_function=task_function,
+                   job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+
+
+def _redirect_output(log_path: str) -> None:
+    """Send the worker's stdout/stderr (TensorFlow's C++ logs included) to its log file."""
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """End this worker if the sweep process goes away, even by ``kill -9``: no orphans."""
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(1.0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _limit_threads(threads: int) -> None:
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
+
+
+def _call(dotted: str, config: DictConfig) -> None:
+    import importlib
+
+    module, _, name = dotted.rpartition(".")
+    getattr(importlib.import_module(module), name)(config)
+
+
+# -- the launcher's entry point ---------------------------------------------------------------
+
+
+def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
+           initial_job_idx: int) -> list[JobReturn]:
+    """Run one batch of Hydra jobs for ``PoolLauncher``; results in the batch's order."""
+    from hydra.core.utils import configure_log, filter_overrides
+
+    from sweeper.devices import plan_slots
+
+    setup_globals()
+    config = launcher.config
+    assert config is not None and launcher.hydra_context is not None
+    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    s = launcher.settings
+    sweep_dir = Path(str(config.hydra.sweep.dir))
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    if launcher.pool is None:
+        slots = plan_slots(s.get("devices", "auto"), s.get("trials_per_device", 1),
+                           s.get("devices_per_trial", 1), s.get("workers"))
+        extra = {str(k): str(v) for k, v in (s.get("env") or {}).items()}
+        slots = [Slot(x.index, x.gpus, x.share, x.threads, {**x.env, **extra}) for x in slots]
+        reuse = s.get("reuse_workers", "auto")
+        payload = cloudpickle.dumps((launcher.hydra_context, config, launcher.task_function,
+                                     Singleton.get_state()))
+        launcher.pool = Pool(slots, payload, Path(str(s.get("log_dir") or sweep_dir / "workers")),
+                             reuse_workers=not slots[0].gpus if reuse == "auto" else bool(reuse),
+                             max_retries=int(s.get("max_retries", 1)), warmup=s.get("warmup"))
+    pool: Pool = launcher.pool
+    log.info("pool: %d trial(s) on %d slot(s): %s", len(job_overrides), len(pool.slots),
+             ", ".join(slot.name for slot in pool.slots))
+    jobs = [Job(initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)]
+    for job in jobs:
+        log.info("\t#%d : %s", job.idx, " ".join(filter_overrides(job.overrides)))
+    try:
+        with Board([(j.idx, j.overrides) for j in jobs], len(pool.slots), s.get("live")) as board:
+            results = pool.run(jobs, board)
+    except BaseException:
+        pool.close()  # Ctrl-C or a broken pool: no worker outlives the sweep
+        launcher.pool = None
+        raise
+    return [results[job.idx] for job in jobs]

@@ -1,0 +1,170 @@
+"""Progress of a sweep: a live table of trials in a terminal, plain log lines elsewhere.
+
+Running trials are read from their own ``trial.json`` (which the trial rewrites after every
+epoch), so the table shows the same epoch and metric the record holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from sweeper.record import read_record
+
+log = logging.getLogger(__name__)
+
+HIDDEN = ("sweep.name=", "paths.", "+search=", "search=", "hydra.")
+STYLE = {"pending": "dim", "running": "cyan", "retrying": "yellow", "completed": "green",
+         "failed": "red"}
+
+
+@dataclass
+class Row:
+    idx: int
+    label: str
+    status: str = "pending"
+    device: str = ""
+    attempt: int = 0
+    started: float = 0.0
+    finished: float = 0.0
+    output_dir: str | None = None
+    epoch: str = ""
+    metric: str = ""
+    note: str = ""
+
+
+class Board:
+    """What every trial of a batch is doing; a context manager around the batch."""
+
+    def __init__(self, jobs: list[tuple[int, list[str]]], slots: int,
+                 live: bool | None = None) -> None:
+        self.rows = {idx: Row(idx, _label(overrides)) for idx, overrides in jobs}
+        self.slots = max(1, slots)
+        self.t0 = time.time()
+        self.live_mode = sys.stdout.isatty() if live is None else live
+        self._live: Live | None = None
+        self._last = 0.0
+
+    def __enter__(self) -> Board:
+        if self.live_mode:
+            self._live = Live(self._render(), console=Console(), refresh_per_second=4,
+                              transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._live is not None:
+            self._read_records()
+            self._live.update(self._render())
+            self._live.__exit__(*exc)
+            self._live = None
+        log.info(self.summary())
+
+    # -- events from the launcher -------------------------------------------------------------
+
+    def started(self, idx: int, device: str, attempt: int = 1) -> None:
+        row = self.rows[idx]
+        row.status, row.device, row.attempt, row.started = "running", device, attempt, time.time()
+        if not self.live_mode:
+            log.info("trial #%d started on %s: %s", idx, device, row.label)
+
+    def output_dir(self, idx: int, path: str) -> None:
+        self.rows[idx].output_dir = path
+
+    def retrying(self, idx: int, cause: str) -> None:
+        row = self.rows[idx]
+        row.status, row.note = "retrying", cause
+        if not self.live_mode:
+            log.info("trial #%d %s; retrying", idx, cause)
+
+    def finished(self, idx: int, outcome: tuple[str, Any]) -> None:
+        row = self.rows[idx]
+        row.status, row.finished = outcome[0], time.time()
+        self._read_record(row)
+        if outcome[0] == "failed" and isinstance(outcome[1], str):
+            row.note = outcome[1]
+        if not self.live_mode:
+            result = row.metric or row.note or ""
+            log.info("trial #%d %s on %s in %.1fs %s [%s]", idx, row.status, row.device,
+                     row.finished - row.started, result, self.summary())
+
+    def refresh(self) -> None:
+        """Re-read running trials' records and redraw (at most twice a second)."""
+        if self._live is None or time.time() - self._last < 0.5:
+            return
+        self._last = time.time()
+        self._read_records()
+        self._live.update(self._render())
+
+    # -- rendering ----------------------------------------------------------------------------
+
+    def _read_records(self) -> None:
+        for row in self.rows.values():
+            if row.status == "running":
+                self._read_record(row)
+
+    @staticmethod
+    def _read_record(row: Row) -> None:
+        record = read_record(Path(row.output_dir)) if row.output_dir else None
+        if not record:
+            return
+        epochs = record.get("hparams", {}).get("train.epochs", "?")
+        row.epoch = f"{record.get('epochs_completed', 0)}/{epochs}"
+        objective = record.get("objective") or {}
+        name = objective.get("name", "")
+        value = objective.get("value")
+        if value is None:
+            value = (record.get("metrics") or {}).get(name)
+        if value is not None:
+            row.metric = f"{name} {value:.4f}"
+        if record.get("error"):
+            row.note = str(record["error"])
+
+    def summary(self) -> str:
+        """Counts by status, elapsed time and an estimate of the time left."""
+        counts: dict[str, int] = {}
+        for row in self.rows.values():
+            counts[row.status] = counts.get(row.status, 0) + 1
+        done = [r for r in self.rows.values() if r.status in ("completed", "failed")]
+        parts = [f"{counts.get(s, 0)} {s}" for s in ("completed", "failed", "running", "pending")
+                 if counts.get(s)]
+        elapsed = time.time() - self.t0
+        text = f"{len(done)}/{len(self.rows)} done: {', '.join(parts)} · elapsed {_clock(elapsed)}"
+        left = len(self.rows) - len(done)
+        if done and left:
+            mean = sum(r.finished - r.started for r in done) / len(done)
+            text += f" · ETA {_clock(mean * math.ceil(left / self.slots))}"
+        return text
+
+    def _render(self) -> Group:
+        table = Table(expand=False, header_style="bold")
+        for column in ("#", "trial", "status", "device", "epoch", "metric", "elapsed"):
+            table.add_column(column, no_wrap=column != "trial")
+        now = time.time()
+        for row in self.rows.values():
+            elapsed = (row.finished or now) - row.started if row.started else 0.0
+            status = row.status + (f" (try {row.attempt})" if row.attempt > 1 else "")
+            table.add_row(str(row.idx), row.label, Text(status, style=STYLE.get(row.status, "")),
+                          row.device, row.epoch, row.metric or row.note,
+                          _clock(elapsed) if row.started else "")
+        return Group(table, Text(self.summary()))
+
+
+def _label(overrides: list[str]) -> str:
+    return " ".join(o for o in overrides if not o.startswith(HIDDEN)) or "(defaults)"
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
