@@ -12,12 +12,16 @@ from sweeper.schema import CONFIG_DIR, CONFIG_NAME, register
 register()
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=CONFIG_NAME)
-def main(cfg: DictConfig) -> float:
+def run_trial(cfg: DictConfig) -> float:
     """Run one trial with ``cfg``; its objective goes back to the sweeper."""
     from sweeper import trial  # TensorFlow comes in with the trial, not with --help
 
     return trial.run(cfg)
+
+
+# The pool launcher calls this in a worker while it waits for its first trial.
+run_trial.warm_up = "sweeper.trial.warm_up"  # type: ignore[attr-defined]
+main = hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=CONFIG_NAME)(run_trial)
 
 
 def cli(argv: list[str] | None = None) -> None:

@@ -98,7 +98,7 @@ def cpu_slots(workers: int | None) -> list[Slot]:
     """``workers`` CPU slots (default: one per core) that split the cores between them."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     cores = cores or 1
-    count = workers or cores
+    count = cores if workers is None else int(workers)
     if count < 1:
         raise DeviceError(f"hydra.launcher.workers={count}: must be >= 1")
     threads = max(1, cores // count)

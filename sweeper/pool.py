@@ -359,7 +359,9 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
                                      Singleton.get_state()))
         launcher.pool = Pool(slots, payload, Path(str(s.get("log_dir") or sweep_dir / "workers")),
                              reuse_workers=not slots[0].gpus if reuse == "auto" else bool(reuse),
-                             max_retries=int(s.get("max_retries", 1)), warmup=s.get("warmup"))
+                             max_retries=int(s.get("max_retries", 1)),
+                             warmup=s.get("warmup") or getattr(launcher.task_function, "warm_up",
+                                                               None))
     pool: Pool = launcher.pool
     log.info("pool: %d trial(s) on %d slot(s): %s", len(job_overrides), len(pool.slots),
              ", ".join(slot.name for slot in pool.slots))

@@ -21,6 +21,7 @@ from hydra.errors import OverrideParseException
 from omegaconf import DictConfig
 
 from sweeper import data, schema
+from sweeper.devices import DeviceError, plan_slots
 from sweeper.overrides import sweep_arguments
 from sweeper.schema import CONFIG_DIR, CONFIG_NAME
 
@@ -44,7 +45,7 @@ def check(argv: list[str]) -> None:
                                  args.config_name or CONFIG_NAME):
             schema.validate(cfg)
             data.cache_files(cfg.dataset)
-    except (schema.ConfigError, data.DatasetError) as e:
+    except (schema.ConfigError, data.DatasetError, DeviceError) as e:
         fail(str(e))
     except Exception as e:  # Hydra and OmegaConf errors, reduced to their essence
         fail(one_line(e))
@@ -66,6 +67,8 @@ def trial_configs(overrides: list[str], multirun: bool, config_dir: str,
         swept = [o for o in parsed if o.is_sweep_override()]
         if swept and not multirun:
             raise ValueError(f"{swept[0].input_line}: a list of values needs -m (a sweep)")
+        if multirun:
+            check_launcher(base.hydra.launcher)
         for job in job_overrides(base, overrides, multirun, parser):
             yield compose(config_name, overrides=job)
 
@@ -84,6 +87,13 @@ def job_overrides(base: DictConfig, overrides: list[str], multirun: bool,
     if not jobs:
         raise ValueError("the sweep is empty: no combination of values to run")
     return jobs
+
+
+def check_launcher(launcher: DictConfig) -> None:
+    """The pool launcher's devices must exist before a sweep is planned on them."""
+    if str(launcher.get("_target_", "")).endswith(".PoolLauncher"):
+        plan_slots(launcher.devices, launcher.trials_per_device, launcher.devices_per_trial,
+                   launcher.workers)
 
 
 def check_group_options(parsed: list[Override], config_dir: Path) -> None:

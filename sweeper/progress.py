@@ -68,7 +68,8 @@ class Board:
             self._live.update(self._render())
             self._live.__exit__(*exc)
             self._live = None
-        log.info(self.summary())
+        else:
+            log.info(self.summary())
 
     # -- events from the launcher -------------------------------------------------------------
 

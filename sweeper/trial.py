@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoints/best.keras"
 CONFUSION = "confusion_matrix.csv"
+EVAL_BATCH = 1024
 
 
 class TrialFailed(RuntimeError):
@@ -102,8 +103,12 @@ class Trial:
         import tensorflow as tf
 
         cfg, t = self.cfg, self.cfg.train
+        keras.backend.clear_session()  # a warm worker's earlier trials leave graphs behind
         keras.utils.set_random_seed(t.seed)
-        record["device"] = _device(len(tf.config.list_physical_devices("GPU")))
+        gpus = len(tf.config.list_physical_devices("GPU"))
+        record["device"] = _device(gpus)
+        # A trial given several GPUs trains on all of them, as in the MirroredStrategy tutorial.
+        strategy = tf.distribute.MirroredStrategy() if gpus > 1 else tf.distribute.get_strategy()
         shutil.rmtree(self.tb_run, ignore_errors=True)  # an earlier, unfinished attempt's events
         self._writer = tf.summary.create_file_writer(str(self.tb_run))
         self._write_pb(hparams.session_start_summary(self.hparams, self.id))
@@ -111,9 +116,10 @@ class Trial:
         tic = time.time()
         splits = data.load(cfg.dataset, t.validation_split)
         record["timings"]["load_s"] = round(time.time() - tic, 3)
-        model = models.build(cfg.model, splits.input_shape, splits.num_classes, splits.scale)
-        model.compile(optimizer=models.optimizer(cfg.optimizer),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        with strategy.scope():
+            model = models.build(cfg.model, splits.input_shape, splits.num_classes, splits.scale)
+            model.compile(optimizer=models.optimizer(cfg.optimizer),
+                          loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
         checkpoint = self.dir / CHECKPOINT
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
@@ -155,16 +161,24 @@ class Trial:
 
     def _evaluate(self, model: Any, splits: data.Splits) -> dict[str, float]:
         """Score the best checkpoint on the test split; log the scores and a confusion matrix."""
+        import keras
         import tensorflow as tf
         from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-        loss, accuracy = model.evaluate(splits.x_test, splits.y_test, verbose=0)
-        predicted = np.argmax(model.predict(splits.x_test, verbose=0), axis=1)
+        # One inference pass gives every score (Model.evaluate plus predict would take two,
+        # each tracing a new function for this model).
+        x, y = splits.x_test, splits.y_test
+        probabilities = np.concatenate([np.asarray(model(x[i:i + EVAL_BATCH], training=False))
+                                        for i in range(0, len(x), EVAL_BATCH)])
+        loss = np.mean(keras.losses.sparse_categorical_crossentropy(y, probabilities))
+        predicted = np.argmax(probabilities, axis=1)
+        accuracy = np.mean(predicted == y)
         precision, recall, f1, _ = precision_recall_fscore_support(
-            splits.y_test, predicted, average="macro", zero_division=0)
-        scores = {"test_loss": float(loss), "test_accuracy": float(accuracy),
-                  "test_precision_macro": float(precision), "test_recall_macro": float(recall),
-                  "test_f1_macro": float(f1)}
+            y, predicted, average="macro", zero_division=0)
+        # float32, as TensorBoard stores scalars: the record and the dashboard show one number.
+        scores = {name: float(np.float32(value)) for name, value in (
+            ("test_loss", loss), ("test_accuracy", accuracy), ("test_precision_macro", precision),
+            ("test_recall_macro", recall), ("test_f1_macro", f1))}
         matrix = confusion_matrix(splits.y_test, predicted, labels=range(splits.num_classes))
         header = "true\\predicted," + ",".join(splits.class_names)
         rows = [f"{name}," + ",".join(map(str, row))
@@ -234,18 +248,18 @@ def _confusion_image(matrix: np.ndarray, names: tuple[str, ...]) -> Any:
     import matplotlib.pyplot as plt
     import tensorflow as tf
 
-    size = max(4.0, 0.5 * len(names) + 2)
+    size = max(4.0, 0.4 * len(names) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
     ax.imshow(matrix, cmap="Blues")
     ax.set(xticks=range(len(names)), yticks=range(len(names)), xlabel="predicted", ylabel="true")
     ax.set_xticklabels(names, rotation=45, ha="right")
     ax.set_yticklabels(names)
-    for (i, j), count in np.ndenumerate(matrix):
-        ax.text(j, i, str(count), ha="center", va="center",
-                color="white" if count > matrix.max() / 2 else "black")
-    fig.tight_layout()
+    if len(names) <= 20:  # counts in the cells while they stay readable
+        for (i, j), count in np.ndenumerate(matrix):
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
+                    color="white" if count > matrix.max() / 2 else "black")
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
+    fig.savefig(buf, format="png", dpi=64, bbox_inches="tight")
     plt.close(fig)
     return tf.expand_dims(tf.image.decode_png(buf.getvalue(), channels=4), 0)
 

@@ -103,3 +103,23 @@ def test_help_does_not_import_tensorflow(tmp_path) -> None:
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "== Config groups ==" in done.stdout and "model: alexnet, cnn" in done.stdout
+
+
+def test_units_dropout_optimizer_epochs_batch_size_sweep_as_a_grid() -> None:
+    from sweeper.preflight import trial_configs
+
+    args = ["model.units=16,32", "model.dropout=0.1,0.2", "optimizer=adam,sgd",
+            "train.epochs=2,3", "train.batch_size=32,64"]
+    configs = list(trial_configs(args, True, CONFIG_DIR, "config"))
+    combos = {(c.model.units, c.model.dropout, c.optimizer.name, c.train.epochs,
+               c.train.batch_size) for c in configs}
+    assert len(configs) == len(combos) == 32
+
+
+def test_search_preset_is_a_whole_sweep() -> None:
+    from sweeper.preflight import trial_configs
+
+    configs = list(trial_configs(["+search=seed"], False, CONFIG_DIR, "config"))
+    assert len(configs) == 8 and {c.train.epochs for c in configs} == {5}
+    assert {(c.model.units, c.model.dropout, c.optimizer.name) for c in configs} == {
+        (u, d, o) for u in (16, 32) for d in (0.1, 0.2) for o in ("adam", "sgd")}

@@ -35,12 +35,20 @@ def test_one_epoch_trial_writes_record_checkpoint_and_tensorboard_run(tmp_path: 
     assert run == tmp_path / "logs" / "one" / record["trial_id"]
     for sub in (run, run / "train", run / "validation"):
         assert list(sub.glob("events.out.tfevents.*")), sub
+    assert {"test_accuracy", "test_confusion_matrix"} <= _tags(run)
 
     # The same command again finds the completed trial and leaves its record alone.
     before = (trial_dir / "trial.json").read_text()
     again = run_cli("train.epochs=1", "sweep.name=one", cwd=tmp_path)
     assert again.returncode == 0 and "completed earlier, skipped" in again.stderr + again.stdout
     assert (trial_dir / "trial.json").read_text() == before
+
+
+def _tags(run: Path) -> set[str]:
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    return {value.tag for path in run.glob("events.out.tfevents.*")
+            for event in EventFileLoader(str(path)).Load() for value in event.summary.value}
 
 
 def test_nan_loss_fails_the_trial_not_the_sweep(tmp_path: Path) -> None:

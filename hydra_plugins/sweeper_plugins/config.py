@@ -21,7 +21,8 @@ class PoolLauncherConf:
     max_retries: int = 1
     # run several trials per worker process: auto = on CPU yes, on GPU no (frees GPU memory)
     reuse_workers: Any = "auto"
-    # function a worker calls with the sweep's config while it waits for work (imports, data)
+    # function a worker calls with the sweep's config while it waits for work (imports, data);
+    # null: the task function's own `warm_up` attribute, if it has one
     warmup: Any = None
     # live table of trials: null = when stdout is a terminal, true/false to force it
     live: Any = None
