@@ -102,5 +102,7 @@ def cpu_slots(workers: int | None) -> list[Slot]:
     if count < 1:
         raise DeviceError(f"hydra.launcher.workers={count}: must be >= 1")
     threads = max(1, cores // count)
-    env = {"CUDA_VISIBLE_DEVICES": "-1", "OMP_NUM_THREADS": str(threads)}
+    # TensorFlow's runtime reads these when it starts, so a worker needs no TensorFlow call.
+    env = {"CUDA_VISIBLE_DEVICES": "-1", "OMP_NUM_THREADS": str(threads),
+           "TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": "1"}
     return [Slot(i, (), 0, threads, dict(env)) for i in range(count)]

@@ -25,7 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -98,8 +98,8 @@ class Pool:
         env = {**slot.env, "SWEEPER_SLOT": slot.name}
         process = self._ctx.Process(
             target=worker_main, name=f"sweeper-{slot.name}", daemon=True,
-            args=(child_conn, env, slot.threads, self.payload, str(log_path), self.warmup,
-                  self.reuse, os.getpid()))
+            args=(child_conn, env, self.payload, str(log_path), self.warmup, self.reuse,
+                  os.getpid()))
         process.start()
         child_conn.close()
         worker = Worker(slot, process, parent_conn, log_path=log_path)
@@ -254,8 +254,8 @@ def _died_return(job: Job, cause: str) -> JobReturn:
 # -- the worker process -----------------------------------------------------------------------
 
 
-def worker_main(conn: Connection, env: dict[str, str], threads: int, payload: bytes,
-                log_path: str, warmup: str | None, reuse: bool, parent_pid: int) -> None:
+def worker_main(conn: Connection, env: dict[str, str], payload: bytes, log_path: str,
+                warmup: str | None, reuse: bool, parent_pid: int) -> None:
     """Entry point of a worker process: set up its slot, warm up, then run jobs it is sent."""
     os.environ.update(env)  # before anything can import TensorFlow
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
@@ -264,8 +264,6 @@ def worker_main(conn: Connection, env: dict[str, str], threads: int, payload: by
     hydra_context, config, task_function, singleton_state = cloudpickle.loads(payload)
     setup_globals()
     Singleton.set_state(singleton_state)
-    if threads:
-        _limit_threads(threads)
     if warmup:
         _call(warmup, config)
     conn.send(("ready", os.getpid()))
@@ -318,13 +316,6 @@ def _exit_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _limit_threads(threads: int) -> None:
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
-
-
 def _call(dotted: str, config: DictConfig) -> None:
     import importlib
 
@@ -353,7 +344,7 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
         slots = plan_slots(s.get("devices", "auto"), s.get("trials_per_device", 1),
                            s.get("devices_per_trial", 1), s.get("workers"))
         extra = {str(k): str(v) for k, v in (s.get("env") or {}).items()}
-        slots = [Slot(x.index, x.gpus, x.share, x.threads, {**x.env, **extra}) for x in slots]
+        slots = [replace(slot, env={**slot.env, **extra}) for slot in slots]
         reuse = s.get("reuse_workers", "auto")
         payload = cloudpickle.dumps((launcher.hydra_context, config, launcher.task_function,
                                      Singleton.get_state()))

@@ -51,3 +51,9 @@ def grid_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
                    "sweep.name=grid", cwd=cwd)
     assert done.returncode == 0, done.stderr[-3000:]
     return cwd
+
+
+@pytest.fixture(autouse=True)
+def _isolate_hydra(hydra_restore_singletons: None) -> Iterator[None]:
+    """Undo what a test leaves in Hydra's singletons (version base, ConfigStore, resolvers)."""
+    yield

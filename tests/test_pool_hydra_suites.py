@@ -15,7 +15,7 @@ def test_discovery() -> None:
 
 
 @pytest.mark.parametrize("launcher_name, overrides",
-                         [("pool", ["hydra.launcher.workers=2", "hydra.launcher.live=false"])])
+                         [("pool", ["hydra.launcher.workers=1", "hydra.launcher.live=false"])])
 class TestPoolLauncher(LauncherTestSuite):
     """Hydra's launcher contract: job dirs, overrides, configs, return values, resolvers."""
 
