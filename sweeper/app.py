@@ -28,7 +28,9 @@ def cli(argv: list[str] | None = None) -> None:
     """Check the whole configuration, then hand over to Hydra."""
     from sweeper import preflight
 
-    preflight.check(sys.argv[1:] if argv is None else argv)
+    if argv is not None:  # Hydra reads its arguments from sys.argv
+        sys.argv = [sys.argv[0], *argv]
+    preflight.check(sys.argv[1:])
     try:
         main()
     except KeyboardInterrupt:

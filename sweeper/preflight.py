@@ -18,11 +18,12 @@ from hydra._internal.utils import get_args_parser
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import OverrideParseException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from sweeper import data, schema
 from sweeper.devices import DeviceError, plan_slots
 from sweeper.overrides import sweep_arguments
+from sweeper.record import config_difference, config_yaml
 from sweeper.schema import CONFIG_DIR, CONFIG_NAME
 
 EXIT_BAD_INPUT = 2
@@ -70,7 +71,11 @@ def trial_configs(overrides: list[str], multirun: bool, config_dir: str,
         if multirun:
             check_launcher(base.hydra.launcher)
         for job in job_overrides(base, overrides, multirun, parser):
-            yield compose(config_name, overrides=job)
+            cfg = compose(config_name, overrides=job, return_hydra_config=True)
+            check_earlier_run(cfg, multirun)
+            with open_dict(cfg):
+                del cfg["hydra"]
+            yield cfg
 
 
 def job_overrides(base: DictConfig, overrides: list[str], multirun: bool,
@@ -87,6 +92,21 @@ def job_overrides(base: DictConfig, overrides: list[str], multirun: bool,
     if not jobs:
         raise ValueError("the sweep is empty: no combination of values to run")
     return jobs
+
+
+def check_earlier_run(cfg: DictConfig, multirun: bool) -> None:
+    """A trial folder from an earlier run must hold the same configuration, or be left alone."""
+    h = cfg.hydra
+    trial_dir = Path(str(h.sweep.dir)) / str(h.sweep.subdir) if multirun else Path(str(h.run.dir))
+    saved = trial_dir / "config.yaml"
+    if not saved.is_file():
+        return
+    task = OmegaConf.masked_copy(cfg, [str(k) for k in cfg if k != "hydra"])
+    change = config_difference(saved.read_text(), config_yaml(task))
+    if change:
+        raise ValueError(f"trial {trial_dir.name} of sweep {cfg.sweep.name} ran with a different "
+                         f"configuration ({change}); use another sweep.name, or delete "
+                         f"{trial_dir}")
 
 
 def check_launcher(launcher: DictConfig) -> None:

@@ -71,6 +71,36 @@ def read_record(trial_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def config_yaml(cfg: Any) -> str:
+    """The resolved configuration a trial runs with (what its ``config.yaml`` holds)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_yaml(cfg, resolve=True)
+
+
+# Keys that say where a trial's files go or how a re-run treats it, not what it computes.
+BOOKKEEPING = ("paths.", "sweep.name", "sweep.retry_failed")
+
+
+def config_difference(old_yaml: str, new_yaml: str) -> str | None:
+    """The first key that changes what a trial computes, as ``key: old -> new`` (None: same)."""
+    import yaml
+
+    def flat(node: Any, prefix: str = "") -> dict[str, Any]:
+        if isinstance(node, dict):
+            out: dict[str, Any] = {}
+            for key, value in node.items():
+                out.update(flat(value, f"{prefix}{key}."))
+            return out
+        return {} if prefix.startswith(BOOKKEEPING) else {prefix.rstrip("."): node}
+
+    old, new = flat(yaml.safe_load(old_yaml)), flat(yaml.safe_load(new_yaml))
+    for key in sorted(old.keys() | new.keys()):
+        if old.get(key) != new.get(key):
+            return f"{key}: {old.get(key)} -> {new.get(key)}"
+    return None
+
+
 def _finite(value: Any) -> Any:
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
         return None

@@ -96,6 +96,8 @@ class SweepConfig:
     metric: str = "val_accuracy"
     # max or min
     mode: str = "max"
+    # re-run trials that failed in an earlier run of this sweep (completed ones never re-run)
+    retry_failed: bool = False
 
 
 @dataclass

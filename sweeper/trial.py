@@ -6,10 +6,12 @@ TensorFlow is imported only when a trial actually trains.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
 import shutil
+import socket
 import time
 from importlib.metadata import version
 from pathlib import Path
@@ -17,16 +19,25 @@ from typing import Any
 
 import numpy as np
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from sweeper import data, hparams, models
-from sweeper.record import RECORD, Status, now_iso, read_record, write_atomic, write_json
+from sweeper import data, evaluate, hparams, models
+from sweeper.record import (
+    RECORD,
+    Status,
+    config_difference,
+    config_yaml,
+    now_iso,
+    read_record,
+    write_atomic,
+    write_json,
+)
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoints/best.keras"
+BACKUP = "checkpoints/backup"
 CONFUSION = "confusion_matrix.csv"
-EVAL_BATCH = 1024
 
 
 class TrialFailed(RuntimeError):
@@ -39,11 +50,6 @@ def run(cfg: DictConfig) -> float:
     return Trial(cfg, Path(hc.runtime.output_dir), list(hc.overrides.task)).run()
 
 
-def config_yaml(cfg: DictConfig) -> str:
-    """The resolved configuration a trial runs with (what ``config.yaml`` holds)."""
-    return OmegaConf.to_yaml(cfg, resolve=True)
-
-
 class Trial:
     """A trial of ``cfg`` whose folder is ``trial_dir``."""
 
@@ -54,48 +60,74 @@ class Trial:
         self.overrides = overrides
         self.tb_run = Path(cfg.paths.logs) / cfg.sweep.name / self.id
         self.hparams = hparams.trial_hparams(cfg, overrides)
+        self.backup = trial_dir / BACKUP
 
     def run(self) -> float:
-        done = read_record(self.dir)
-        if done and done.get("status") == Status.COMPLETED and self._same_config():
-            log.info("trial %s: completed earlier, skipped", self.id)
-            return float(done["objective"]["value"])
-        record = self._new_record()
+        earlier = read_record(self.dir)
+        if earlier is not None and (reason := self._skip(earlier)):
+            log.info("trial %s: %s", self.id, reason)
+            value = (earlier.get("objective") or {}).get("value")
+            return float(value) if value is not None else math.nan
+        self._t0 = time.time()
+        record = self._new_record(earlier)
         write_atomic(self.dir / "config.yaml", config_yaml(self.cfg))
         write_json(self.dir / RECORD, record)
         try:
             self._train(record)
         except TrialFailed as e:
             log.error("trial %s failed: %s", self.id, e)
-            record.update(status=Status.FAILED.value, error=str(e))
-            self._end_session(Status.FAILED)
+            self._fail(record, str(e))
         except Exception as e:  # a failing trial never takes the sweep down
             log.exception("trial %s failed", self.id)
-            record.update(status=Status.FAILED.value, error=f"{type(e).__name__}: {e}")
-            self._end_session(Status.FAILED)
+            self._fail(record, f"{type(e).__name__}: {e}")
         record["finished_at"] = now_iso()
         record["duration_s"] = round(time.time() - self._t0, 3)
-        write_json(self.dir / RECORD, record)
+        try:
+            write_json(self.dir / RECORD, record)
+        except OSError as e:  # a full disk: the last record written stays valid
+            log.error("trial %s: could not write its record: %s", self.id, e)
+            return math.nan
         value = record["objective"]["value"]
         return float(value) if value is not None else math.nan
 
-    def _same_config(self) -> bool:
+    def _skip(self, earlier: dict[str, Any]) -> str | None:
+        """Why this trial need not run again (None: run it, resuming where it stopped)."""
         path = self.dir / "config.yaml"
-        return path.exists() and path.read_text() == config_yaml(self.cfg)
+        change = config_difference(path.read_text(), config_yaml(self.cfg)) if path.exists() \
+            else None
+        if change:
+            return f"ran earlier with a different configuration ({change}); not overwritten"
+        status = earlier.get("status")
+        if status == Status.COMPLETED:
+            return "completed earlier, skipped"
+        retry = self.cfg.sweep.retry_failed or os.environ.get("SWEEPER_RETRY") == "1"
+        if status == Status.FAILED and not retry:
+            return "failed earlier, skipped (sweep.retry_failed=true runs it again)"
+        return None
 
-    def _new_record(self) -> dict[str, Any]:
-        self._t0 = time.time()
+    def _new_record(self, earlier: dict[str, Any] | None) -> dict[str, Any]:
         s = self.cfg.sweep
+        resumed = backup_epoch(self.backup)
+        history = (earlier or {}).get("history", [])[:resumed] if resumed else []
         return {
             "schema": 1, "sweep": s.name, "trial_id": self.id, "status": Status.RUNNING.value,
             "overrides": self.overrides, "hparams": self.hparams,
             "objective": {"name": s.metric, "mode": s.mode, "value": None},
-            "metrics": {}, "best_epoch": None, "epochs_completed": 0, "checkpoint": CHECKPOINT,
+            "metrics": history[-1] if history else {}, "best_epoch": None,
+            "epochs_completed": len(history), "checkpoint": CHECKPOINT,
             "tensorboard_run": str(self.tb_run), "device": _device(),
             "slot": os.environ.get("SWEEPER_SLOT", "local"),
             "started_at": now_iso(), "finished_at": None, "duration_s": None, "error": None,
-            "timings": {}, "pid": os.getpid(), "versions": _versions(),
+            "history": history, "resumed_from_epoch": len(history) or None,
+            "attempts": int((earlier or {}).get("attempts", 0)) + 1,
+            "epochs_trained": int((earlier or {}).get("epochs_trained", 0)),
+            "timings": {}, "pid": os.getpid(), "host": socket.gethostname(),
+            "versions": _versions(),
         }
+
+    def _fail(self, record: dict[str, Any], error: str) -> None:
+        record.update(status=Status.FAILED.value, error=error)
+        self._end_session(Status.FAILED)
 
     def _train(self, record: dict[str, Any]) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -111,7 +143,12 @@ class Trial:
         record["device"] = _device(gpus)
         # A trial given several GPUs trains on all of them, as in the MirroredStrategy tutorial.
         strategy = tf.distribute.MirroredStrategy() if gpus > 1 else tf.distribute.get_strategy()
-        shutil.rmtree(self.tb_run, ignore_errors=True)  # an earlier, unfinished attempt's events
+        history = record["history"]
+        if not history:  # a fresh start: an earlier, unfinished attempt's events would mislead
+            shutil.rmtree(self.tb_run, ignore_errors=True)
+            shutil.rmtree(self.backup, ignore_errors=True)
+        else:
+            log.info("trial %s: resuming after epoch %d", self.id, len(history))
         self._writer = tf.summary.create_file_writer(str(self.tb_run))
         self._write_pb(hparams.session_start_summary(self.hparams, self.id))
 
@@ -127,72 +164,54 @@ class Trial:
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         progress = _progress(self, record)
         callbacks: list[keras.callbacks.Callback] = [
-            keras.callbacks.ModelCheckpoint(str(checkpoint), monitor=cfg.sweep.metric,
-                                            mode=cfg.sweep.mode, save_best_only=True),
+            _atomic_checkpoint(checkpoint, cfg.sweep.metric, cfg.sweep.mode,
+                               best_of(history, cfg.sweep.metric, cfg.sweep.mode)),
             keras.callbacks.TensorBoard(log_dir=str(self.tb_run), write_graph=False),
             keras.callbacks.TerminateOnNaN(),
-            progress,
+            progress,  # records the epoch before the backup is taken: resume trims to the backup
+            # Weights, optimizer state and epoch after every epoch: an interrupted trial
+            # continues from its last completed epoch, not from scratch.
+            keras.callbacks.BackupAndRestore(str(self.backup), double_checkpoint=True),
         ]
         if t.early_stopping_patience:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor=cfg.sweep.metric, mode=cfg.sweep.mode,
                 patience=t.early_stopping_patience))
         tic = time.time()
-        history = model.fit(splits.x_train, splits.y_train, epochs=t.epochs,
-                            batch_size=t.batch_size, validation_data=(splits.x_val, splits.y_val),
-                            callbacks=callbacks, verbose=0).history
+        model.fit(splits.x_train, splits.y_train, epochs=t.epochs, batch_size=t.batch_size,
+                  validation_data=(splits.x_val, splits.y_val), callbacks=callbacks, verbose=0)
         record["timings"]["fit_s"] = round(time.time() - tic, 3)
         if progress.nan_epoch is not None:
             raise TrialFailed(f"nan loss at epoch {progress.nan_epoch}")
-        if not checkpoint.exists():
+        best = best_of(history, cfg.sweep.metric, cfg.sweep.mode)
+        if best is None or not checkpoint.exists():
             raise TrialFailed(f"no checkpoint: {cfg.sweep.metric} was never finite")
 
         tic = time.time()
-        scores = self._evaluate(keras.models.load_model(checkpoint), splits)
+        scores, matrix = evaluate.scores(keras.models.load_model(checkpoint), splits)
+        self._log_scores(scores, matrix, splits.class_names)
         record["timings"]["evaluate_s"] = round(time.time() - tic, 3)
-        series = history[cfg.sweep.metric]
-        pick = np.nanargmax if cfg.sweep.mode == "max" else np.nanargmin
-        best = int(pick(series))
-        record["best_epoch"] = best + 1
-        record["metrics"] = {**{k: float(v[best]) for k, v in history.items()}, **scores}
-        record["objective"]["value"] = float(series[best])
+        best_epoch = 1 + [h.get(cfg.sweep.metric) for h in history].index(best)
+        record["best_epoch"] = best_epoch
+        record["metrics"] = {**history[best_epoch - 1], **scores}
+        record["objective"]["value"] = best
         record["status"] = Status.COMPLETED.value
         self._end_session(Status.COMPLETED)
         log.info("trial %s: %s=%.4f at epoch %d, test_accuracy=%.4f", self.id, cfg.sweep.metric,
-                 series[best], best + 1, scores["test_accuracy"])
+                 best, best_epoch, scores["test_accuracy"])
 
-    def _evaluate(self, model: Any, splits: data.Splits) -> dict[str, float]:
-        """Score the best checkpoint on the test split; log the scores and a confusion matrix."""
-        import keras
+    def _log_scores(self, scores: dict[str, float], matrix: np.ndarray,
+                    names: tuple[str, ...]) -> None:
+        """Test scores and the confusion matrix into the trial's TensorBoard run."""
         import tensorflow as tf
-        from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-        # One inference pass gives every score (Model.evaluate plus predict would take two,
-        # each tracing a new function for this model).
-        x, y = splits.x_test, splits.y_test
-        probabilities = np.concatenate([np.asarray(model(x[i:i + EVAL_BATCH], training=False))
-                                        for i in range(0, len(x), EVAL_BATCH)])
-        loss = np.mean(keras.losses.sparse_categorical_crossentropy(y, probabilities))
-        predicted = np.argmax(probabilities, axis=1)
-        accuracy = np.mean(predicted == y)
-        precision, recall, f1, _ = precision_recall_fscore_support(
-            y, predicted, average="macro", zero_division=0)
-        # float32, as TensorBoard stores scalars: the record and the dashboard show one number.
-        scores = {name: float(np.float32(value)) for name, value in (
-            ("test_loss", loss), ("test_accuracy", accuracy), ("test_precision_macro", precision),
-            ("test_recall_macro", recall), ("test_f1_macro", f1))}
-        matrix = confusion_matrix(splits.y_test, predicted, labels=range(splits.num_classes))
-        header = "true\\predicted," + ",".join(splits.class_names)
-        rows = [f"{name}," + ",".join(map(str, row))
-                for name, row in zip(splits.class_names, matrix, strict=True)]
-        write_atomic(self.dir / CONFUSION, "\n".join([header, *rows]) + "\n")
+        write_atomic(self.dir / CONFUSION, evaluate.confusion_csv(matrix, names))
         step = int(self.cfg.train.epochs)
         with self._writer.as_default():
             for name, value in scores.items():
                 tf.summary.scalar(name, value, step=step)
-            tf.summary.image("test_confusion_matrix", _confusion_image(matrix, splits.class_names),
-                             step=step)
-        return scores
+            image = evaluate.confusion_image(matrix, names)
+            tf.summary.image("test_confusion_matrix", tf.expand_dims(image, 0), step=step)
 
     def _write_pb(self, pb: Any) -> None:
         import tensorflow as tf
@@ -230,7 +249,9 @@ def _progress(trial: Trial, record: dict[str, Any]) -> Any:
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             values = {k: float(v) for k, v in (logs or {}).items()}
+            record["history"].append(values)
             record["epochs_completed"] = epoch + 1
+            record["epochs_trained"] += 1
             record["metrics"] = values
             write_json(trial.dir / RECORD, record)
             metric = trial.cfg.sweep.metric
@@ -240,27 +261,39 @@ def _progress(trial: Trial, record: dict[str, Any]) -> Any:
     return Progress()
 
 
-def _confusion_image(matrix: np.ndarray, names: tuple[str, ...]) -> Any:
-    """The confusion matrix as a [1, H, W, 4] uint8 image."""
-    import io
+def _atomic_checkpoint(path: Path, metric: str, mode: str, best: float | None) -> Any:
+    """Keras's ModelCheckpoint (best only), written beside ``path`` and renamed into place, so a
+    kill mid-save never leaves a truncated checkpoint; ``best`` carries a resumed trial's best."""
+    import keras
 
-    import tensorflow as tf
-    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+    partial = path.with_name(".partial.keras")
 
-    size = max(4.0, 0.4 * len(names) + 2)
-    fig = Figure(figsize=(size, size))
-    ax = fig.add_subplot()
-    ax.imshow(matrix, cmap="Blues")
-    ax.set(xticks=range(len(names)), yticks=range(len(names)), xlabel="predicted", ylabel="true")
-    ax.set_xticklabels(names, rotation=45, ha="right")
-    ax.set_yticklabels(names)
-    if len(names) <= 20:  # counts in the cells while they stay readable
-        for (i, j), count in np.ndenumerate(matrix):
-            ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
-                    color="white" if count > matrix.max() / 2 else "black")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=64, bbox_inches="tight")
-    return tf.expand_dims(tf.image.decode_png(buf.getvalue(), channels=4), 0)
+    class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            super().on_epoch_end(epoch, logs)
+            if partial.exists():
+                os.replace(partial, path)
+
+    return AtomicCheckpoint(str(partial), monitor=metric, mode=mode, save_best_only=True,
+                            initial_value_threshold=best)
+
+
+def best_of(history: list[dict[str, float]], metric: str, mode: str) -> float | None:
+    """The best finite value of ``metric`` over the epochs so far (None: none yet)."""
+    values = [h[metric] for h in history if math.isfinite(h.get(metric, math.nan))]
+    if not values:
+        return None
+    return max(values) if mode == "max" else min(values)
+
+
+def backup_epoch(backup: Path) -> int:
+    """Epochs completed according to a BackupAndRestore backup (0: none, or unreadable)."""
+    for name in ("training_metadata.json", "training_metadata.json.bkp"):
+        try:
+            return int(json.loads((backup / name).read_text())["epoch"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return 0
 
 
 def _device(gpus: int | None = None) -> str:

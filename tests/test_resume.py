@@ -1,0 +1,111 @@
+"""Nothing lost: interrupted trials continue from their last epoch; completed ones never re-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import records, run_cli
+
+SWEEP = ["-m", "optimizer=sgd,adam", "model.units=8", "train.epochs=30", "sweep.name=r",
+         "hydra.launcher.workers=1", "hydra.launcher.live=false"]
+
+
+def start(cwd: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "sweeper", *args], cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+def poll(sweep_dir: Path, proc: subprocess.Popen, condition, timeout: float = 180) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        for record in records(sweep_dir):
+            if condition(record):
+                return record
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for the sweep")
+
+
+def test_killed_worker_resumes_its_trial_from_the_last_completed_epoch(tmp_path: Path) -> None:
+    proc = start(tmp_path, *SWEEP[:2], "train.epochs=30", "model.units=8", "sweep.name=k",
+                 "hydra.launcher.workers=1", "hydra.launcher.live=false")
+    sweep = tmp_path / "experiments" / "k"
+    victim = poll(sweep, proc, lambda r: r["status"] == "running" and r["epochs_completed"] >= 3)
+    os.kill(victim["pid"], signal.SIGKILL)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+    assert "worker died: signal 9" in out
+    (record,) = [r for r in records(sweep) if r["trial_id"] == victim["trial_id"]]
+    assert record["status"] == "completed" and record["attempts"] == 2
+    assert record["resumed_from_epoch"] >= victim["epochs_completed"] - 1
+    assert record["epochs_completed"] == len(record["history"]) == 30
+    assert record["epochs_trained"] - 30 <= 1  # at most the epoch the kill cut short
+
+
+def test_ctrl_c_then_the_same_command_finishes_the_sweep(tmp_path: Path) -> None:
+    proc = start(tmp_path, *SWEEP)
+    sweep = tmp_path / "experiments" / "r"
+    poll(sweep, proc, lambda r: r["status"] == "completed")
+    interrupted = poll(sweep, proc,
+                       lambda r: r["status"] == "running" and r["epochs_completed"] >= 3)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out[-3000:]
+    before = {p: p.read_text() for p in sweep.glob("trials/*/trial.json")}
+    (done,) = [r for r in records(sweep) if r["status"] == "completed"]
+
+    again = run_cli(*SWEEP, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    after = {r["trial_id"]: r for r in records(sweep)}
+    assert {r["status"] for r in after.values()} == {"completed"}
+    done_path = sweep / "trials" / done["trial_id"] / "trial.json"
+    assert done_path.read_text() == before[done_path]  # not re-run, not rewritten
+    resumed = after[interrupted["trial_id"]]
+    # The record is written just before the backup: a signal between the two costs one epoch.
+    assert resumed["resumed_from_epoch"] >= interrupted["epochs_completed"] - 1
+    assert resumed["epochs_completed"] == len(resumed["history"]) == 30
+    assert resumed["epochs_trained"] - 30 <= 1
+
+
+def test_resume_command_replays_the_sweep(tmp_path: Path) -> None:
+    first = run_cli("-m", "optimizer=adam,sgd", "train.epochs=1", "model.units=8",
+                    "sweep.name=again", "hydra.launcher.workers=1", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    sweep = tmp_path / "experiments" / "again"
+    kept, lost = sorted(sweep.glob("trials/*/trial.json"))
+    kept_text = kept.read_text()
+    lost.unlink()  # as if that trial had never run
+    done = run_cli(str(sweep), cwd=tmp_path, module="sweeper.resume")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resuming with: python -m sweeper -m" in done.stdout
+    assert json.loads(lost.read_text())["status"] == "completed"
+    assert kept.read_text() == kept_text
+
+
+def test_resume_of_a_folder_that_is_no_sweep_is_one_line(tmp_path: Path) -> None:
+    done = run_cli(str(tmp_path), cwd=tmp_path, module="sweeper.resume")
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"sweeper: error: {tmp_path}: not a sweep folder (no multirun.yaml)")
+
+
+def test_changed_configuration_for_the_same_trial_is_refused(tmp_path: Path) -> None:
+    first = run_cli("train.epochs=1", "model.units=8", "sweep.name=c", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (trial_dir,) = (tmp_path / "experiments" / "c" / "trials").iterdir()
+    # As if conf/ had said units: 9 when the trial ran: the same id, another configuration.
+    saved = trial_dir / "config.yaml"
+    saved.write_text(saved.read_text().replace("units: 8", "units: 9"))
+    files = {p: p.read_bytes() for p in trial_dir.rglob("*") if p.is_file()}
+    again = run_cli("train.epochs=1", "model.units=8", "sweep.name=c", cwd=tmp_path)
+    assert again.returncode == 2
+    (line,) = again.stderr.strip().splitlines()
+    assert "ran with a different configuration (model.units: 9 -> 8)" in line
+    assert {p: p.read_bytes() for p in trial_dir.rglob("*") if p.is_file()} == files
