@@ -125,6 +125,55 @@ def cache_files(d: Any) -> list[Path]:
     return []
 
 
+def check(d: Any, train: Any) -> None:
+    """Fail before any work on data a trial could not use: missing cache files, corrupt images
+    (unless ``dataset.skip_corrupt``), a batch larger than the training split."""
+    cache_files(d)
+    if d.name == "directory" and not d.skip_corrupt:
+        _verify_images(Path(d.path).expanduser())
+    examples = _train_examples(d, train.validation_split)
+    if examples is not None and train.batch_size > examples:
+        raise DatasetError(f"train.batch_size={train.batch_size}: larger than the {examples} "
+                           f"training examples of dataset={d.name}")
+
+
+def _verify_images(root: Path) -> None:
+    from PIL import Image
+
+    for path in sorted(root.rglob("*")):
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            try:
+                with Image.open(path) as img:
+                    img.verify()
+            except Exception as e:
+                raise DatasetError(f"dataset.path: corrupt image {path} ({type(e).__name__}); "
+                                   "set dataset.skip_corrupt=true to leave such files out") from e
+
+
+def _train_examples(d: Any, validation_split: float) -> int | None:
+    """How many examples train a model (what remains after the test and validation splits)."""
+    if d.name == "digits":
+        total = 1797
+        total -= math.ceil(d.test_split * total)
+    elif d.name == "mnist":
+        with np.load(cache_files(d)[0]) as f:
+            total = len(f["y_train"])
+    elif d.name == "fashion_mnist":
+        with gzip.open(cache_files(d)[0], "rb") as f:
+            total = len(f.read()) - 8
+    elif d.name == "cifar10":
+        total = 50_000
+    else:
+        root = Path(d.path).expanduser()
+        folder = root / "train" if (root / "train").is_dir() else root
+        total = sum(1 for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not (root / "test").is_dir():
+            total -= math.ceil(d.test_split * total)
+    if d.limit is not None:
+        total = min(total, d.limit)
+    return total - math.ceil(validation_split * total)
+
+
 def _mnist(d: Any) -> Loaded:
     (path,) = cache_files(d)
     with np.load(path, allow_pickle=False) as f:
@@ -208,6 +257,8 @@ def _read_folder(folder: Path, names: tuple[str, ...], d: Any) -> tuple[np.ndarr
                 with Image.open(path) as img:
                     pixels = np.asarray(img.convert(mode).resize((width, height)), np.uint8)
             except (OSError, UnidentifiedImageError) as e:
+                if d.skip_corrupt:
+                    continue
                 raise DatasetError(f"dataset.path: cannot read image {path}: {e}") from e
             images.append(pixels.reshape(height, width, -1))
             labels.append(label)

@@ -45,7 +45,7 @@ def check(argv: list[str]) -> None:
         for cfg in trial_configs(args.overrides, args.multirun, config_dir,
                                  args.config_name or CONFIG_NAME):
             schema.validate(cfg)
-            data.cache_files(cfg.dataset)
+            data.check(cfg.dataset, cfg.train)
     except (schema.ConfigError, data.DatasetError, DeviceError) as e:
         fail(str(e))
     except Exception as e:  # Hydra and OmegaConf errors, reduced to their essence

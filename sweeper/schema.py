@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,8 @@ class DatasetConfig:
     limit: int | None = None
     # Keras cache folder holding datasets/<file>; null: $KERAS_HOME or ~/.keras
     cache_dir: str | None = None
+    # leave unreadable image files out (true) or refuse to start, naming the file (false)
+    skip_corrupt: bool = False
 
 
 @dataclass
@@ -168,6 +171,19 @@ def validate(cfg: DictConfig) -> None:
            "a folder name: letters, digits and . _ - + = , @ (no path separators or '..')")
     if d.name == "directory":
         _check_directory(d)
+    for key in ("experiments", "logs"):
+        _check_writable(f"paths.{key}", Path(cfg.paths[key]))
+
+
+def _check_writable(key: str, path: Path) -> None:
+    existing = path.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:  # a real attempt: permission bits do not bind root, read-only mounts do
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise ConfigError(f"{key}={path}: not writable ({existing}: {e.strerror})") from e
 
 
 def _check_directory(d: Any) -> None:

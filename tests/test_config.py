@@ -65,6 +65,20 @@ BAD = [
     (["sweep.name=../escape"], "sweep.name=../escape"),
     (["model.units=16,32"], "model.units=16,32: a list of values needs -m"),
     (["-m", "model.units=range("], "cannot parse overrides"),
+    (["-m", "model.dropout=interval(0.1"], "cannot parse overrides"),
+    (["model.dropout=abc"], "model.dropout: Value 'abc' of type 'str' could not be converted"),
+    (["train.epochs=2.5"], "train.epochs: Value '2.5' of type 'float' could not be converted"),
+    (["optimizer.learning_rate=fast"], "optimizer.learning_rate: Value 'fast'"),
+    (["sweep.metric=val_f1"], "sweep.metric=val_f1: must be one of val_accuracy, val_loss"),
+    (["sweep.name=a/b"], "sweep.name=a/b: must be a folder name"),
+    (["train.batch_size=5000"], "train.batch_size=5000: larger than the 1149 training examples"),
+    (["paths.experiments=/proc/sweeps"], "paths.experiments=/proc/sweeps: not writable"),
+    (["+search=nosuch"], "search=nosuch: unknown option; choose one of quick, seed"),
+    (["-m", "hydra.launcher.devices=[7]"], "hydra.launcher.devices: GPU 7 is not available"),
+    (["-m", "hydra.launcher.workers=0"], "hydra.launcher.workers=0: must be >= 1"),
+    (["-m", "model.units=range(5,5)"], "the sweep is empty"),
+    (["-m", "model.units=choice()"], "empty choice is not legal"),
+    (["dataset.limit=5"], "dataset.limit=5: must be null or an integer >= 10"),
 ]
 
 
@@ -85,6 +99,31 @@ def test_directory_with_one_class_is_rejected(tmp_path) -> None:
     assert done.returncode == 2
     assert "1 class folder(s) with images; at least 2 are needed" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_empty_image_folder_is_rejected(tmp_path) -> None:
+    (tmp_path / "data").mkdir()
+    done = run_cli("dataset=directory", "dataset.path=data", cwd=tmp_path)
+    assert done.returncode == 2 and "0 class folder(s) with images" in done.stderr
+
+
+def test_corrupt_image_is_named_before_any_work_unless_skipped(tmp_path) -> None:
+    from PIL import Image
+
+    for name in ("cats", "dogs"):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(12):
+            Image.new("L", (12, 12), color=i * 20).save(tmp_path / "data" / name / f"{i}.png")
+    (tmp_path / "data" / "dogs" / "broken.png").write_bytes(b"\x89PNG not really")
+    done = run_cli("dataset=directory", "dataset.path=data", "train.epochs=1", cwd=tmp_path)
+    assert done.returncode == 2
+    assert f"corrupt image {Path('data') / 'dogs' / 'broken.png'}" in done.stderr
+    assert "dataset.skip_corrupt=true" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+    skipped = run_cli("dataset=directory", "dataset.path=data", "dataset.image_size=[12,12]",
+                      "train.epochs=1", "train.batch_size=4", "dataset.skip_corrupt=true",
+                      "sweep.name=skip", cwd=tmp_path)
+    assert skipped.returncode == 0, skipped.stderr[-2000:]
 
 
 def test_keras_dataset_missing_from_cache_names_the_file(tmp_path) -> None:
