@@ -87,6 +87,8 @@ class Trial:
         except OSError as e:  # a full disk: the last record written stays valid
             log.error("trial %s: could not write its record: %s", self.id, e)
             return math.nan
+        # Finished either way: a retry of a failed trial starts afresh, not from its last state.
+        shutil.rmtree(self.backup, ignore_errors=True)
         value = record["objective"]["value"]
         return float(value) if value is not None else math.nan
 
@@ -171,7 +173,10 @@ class Trial:
             progress,  # records the epoch before the backup is taken: resume trims to the backup
             # Weights, optimizer state and epoch after every epoch: an interrupted trial
             # continues from its last completed epoch, not from scratch.
-            keras.callbacks.BackupAndRestore(str(self.backup), double_checkpoint=True),
+            # It is kept past the end of fit, until the record is final: an interruption while
+            # the trial evaluates must not cost it its epochs.
+            keras.callbacks.BackupAndRestore(str(self.backup), double_checkpoint=True,
+                                             delete_checkpoint=False),
         ]
         if t.early_stopping_patience:
             callbacks.append(keras.callbacks.EarlyStopping(
