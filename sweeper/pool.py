@@ -210,10 +210,11 @@ class Pool:
                 if worker.jobs_run == 0 and not any(w.ready for w in self.workers):
                     raise WorkerDied(f"{cause} while starting; see {worker.log_path}")
             return
-        _record_death(job, cause)
+        will_retry = job.attempts <= self.max_retries
+        _record_death(job, cause, will_retry)
         log.warning("trial #%d on %s: %s (attempt %d of %d)", job.idx, worker.slot.name, cause,
                     job.attempts, self.max_retries + 1)
-        if job.attempts <= self.max_retries:
+        if will_retry:
             board.retrying(job.idx, cause)
             pending.appendleft(job)
         else:
@@ -230,8 +231,12 @@ def _outcome(ret: JobReturn) -> tuple[str, Any]:
     return "completed", value
 
 
-def _record_death(job: Job, cause: str) -> None:
-    """Mark the trial's record failed with the cause, when the trial got as far as writing one."""
+def _record_death(job: Job, cause: str, will_retry: bool) -> None:
+    """Mark the trial's record failed with the cause, when the trial got as far as writing one.
+
+    ``retry_pending`` tells a later run of the sweep that this failure is the worker's, with a
+    retry still owed (the sweep may be interrupted before it happens).
+    """
     if job.output_dir is None:
         return
     trial_dir = Path(job.output_dir)
@@ -239,7 +244,7 @@ def _record_death(job: Job, cause: str) -> None:
     if record is None or record.get("status") != Status.RUNNING.value:
         return
     record.update(status=Status.FAILED.value, error=cause, finished_at=now_iso(),
-                  attempts=job.attempts)
+                  retry_pending=will_retry)
     write_json(trial_dir / RECORD, record)
 
 

@@ -102,7 +102,8 @@ class Trial:
         status = earlier.get("status")
         if status == Status.COMPLETED:
             return "completed earlier, skipped"
-        retry = self.cfg.sweep.retry_failed or os.environ.get("SWEEPER_RETRY") == "1"
+        retry = (self.cfg.sweep.retry_failed or os.environ.get("SWEEPER_RETRY") == "1"
+                 or earlier.get("retry_pending", False))
         if status == Status.FAILED and not retry:
             return "failed earlier, skipped (sweep.retry_failed=true runs it again)"
         return None
