@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +15,42 @@ from omegaconf import DictConfig
 from sweeper import hparams
 from sweeper.overrides import lines, sweep_arguments
 
+log = logging.getLogger(__name__)
+
 
 class SweepCallback(Callback):
-    """Writes the sweep's HParams experiment config before the first trial starts."""
+    """Before a sweep: its HParams experiment config. After it, whichever launcher ran it: the
+    leaderboard, plots, and the best trial promoted to ``best/``."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         logdir = Path(config.paths.logs) / config.sweep.name
         hparams.write_experiment(logdir, sweep_domains(config))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        finish_sweep(Path(str(config.hydra.sweep.dir)))
+
+
+def finish_sweep(sweep_dir: Path, top: int = 10) -> None:
+    """Leaderboard and plots of ``sweep_dir``, its top trials printed, its best one promoted."""
+    from sweeper import report, results
+
+    try:
+        ranked, problems = results.leaderboard(sweep_dir)
+    except results.NoResults as e:
+        log.error("%s", e)
+        return
+    for problem in problems:
+        log.warning("%s", problem)
+    report.plots(sweep_dir, ranked)
+    results.print_table(ranked, top, title=f"sweep {sweep_dir.name}: top {top} of {len(ranked)}")
+    log.info("leaderboard: %s", sweep_dir / results.LEADERBOARD_CSV)
+    # SavedModel export needs TensorFlow, which this process must not import: a CPU-only child.
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "-1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, "-m", "sweeper.promote", str(sweep_dir)], env=env,
+                          capture_output=True, text=True)
+    for line in (done.stdout + done.stderr).splitlines():
+        if line.startswith("sweeper:"):
+            log.info("%s", line.removeprefix("sweeper: "))
 
 
 def sweep_domains(config: DictConfig) -> dict[str, list[Any]]:
