@@ -112,6 +112,8 @@ class Trial:
         s = self.cfg.sweep
         resumed = backup_epoch(self.backup)
         history = (earlier or {}).get("history", [])[:resumed] if resumed else []
+        if len(history) < resumed:  # a backup the record cannot account for: start afresh
+            history = []
         return {
             "schema": 1, "sweep": s.name, "trial_id": self.id, "status": Status.RUNNING.value,
             "overrides": self.overrides, "hparams": self.hparams,
