@@ -8,8 +8,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from conftest import records, run_cli
 
 SWEEP = ["-m", "optimizer=sgd,adam", "model.units=8", "train.epochs=30", "sweep.name=r",
@@ -109,3 +111,31 @@ def test_changed_configuration_for_the_same_trial_is_refused(tmp_path: Path) -> 
     (line,) = again.stderr.strip().splitlines()
     assert "ran with a different configuration (model.units: 9 -> 8)" in line
     assert {p: p.read_bytes() for p in trial_dir.rglob("*") if p.is_file()} == files
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1.5 MB filesystem (tmpfs); skipped where mounting is not allowed."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1536k", "tmpfs", str(mount)],
+                          capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_disk_full_fails_the_trial_cleanly_and_keeps_earlier_records(tmp_path: Path,
+                                                                     small_disk: Path) -> None:
+    done = run_cli("-m", "model.units=8,2048", "train.epochs=2", "sweep.name=full",
+                   f"paths.experiments={small_disk}", "hydra/launcher=basic", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = {r["hparams"]["model.units"]: r for r in records(small_disk / "full")}
+    assert found[8]["status"] == "completed"  # written before the disk filled, still valid
+    big = found[2048]
+    assert big["status"] in ("failed", "running")  # running: the disk had no room for more
+    if big["status"] == "failed":
+        assert "No space left on device" in big["error"]
