@@ -41,16 +41,29 @@ def finish_sweep(sweep_dir: Path, top: int = 10) -> None:
         return
     for problem in problems:
         log.warning("%s", problem)
-    report.plots(sweep_dir, ranked)
+    try:
+        report.plots(sweep_dir, ranked)
+    except Exception as e:  # a plot is not worth the promotion that follows
+        log.warning("plots not written: %s: %s", type(e).__name__, e)
     results.print_table(ranked, top, title=f"sweep {sweep_dir.name}: top {top} of {len(ranked)}")
     log.info("leaderboard: %s", sweep_dir / results.LEADERBOARD_CSV)
+    if ranked["rank"].isna().all():
+        log.error("no completed trial: nothing promoted")
+        return
     # SavedModel export needs TensorFlow, which this process must not import: a CPU-only child.
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "-1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run([sys.executable, "-m", "sweeper.promote", str(sweep_dir)], env=env,
                           capture_output=True, text=True)
-    for line in (done.stdout + done.stderr).splitlines():
-        if line.startswith("sweeper:"):
-            log.info("%s", line.removeprefix("sweeper: "))
+    said = [line.removeprefix("sweeper: ") for line in (done.stdout + done.stderr).splitlines()
+            if line.startswith("sweeper: ")]
+    for line in said:
+        level = logging.ERROR if line.startswith("error:") else \
+            logging.WARNING if line.startswith("warning:") else logging.INFO
+        log.log(level, "%s", line)
+    if done.returncode != 0 and not any(line.startswith("error:") for line in said):
+        # A crash, not one of promote's own errors: its last words are the clue.
+        log.error("promotion failed (exit %d): %s", done.returncode,
+                  " | ".join(done.stderr.strip().splitlines()[-3:]))
 
 
 def sweep_domains(config: DictConfig) -> dict[str, list[Any]]:

@@ -14,6 +14,8 @@ from typing import Any
 
 SCHEMA = 1
 RECORD = "trial.json"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 class Status(str, Enum):
@@ -47,6 +49,7 @@ def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide records from other readers
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()

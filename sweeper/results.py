@@ -7,21 +7,21 @@ A trial's folder is the single source of truth: nothing here needs anything but 
 from __future__ import annotations
 
 import json
-import logging
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from sweeper.record import RECORD, write_atomic
-
-log = logging.getLogger(__name__)
+from sweeper.record import RECORD, Status, write_atomic
 
 LEADERBOARD_CSV = "leaderboard.csv"
 LEADERBOARD_MD = "leaderboard.md"
 FIRST = ["rank", "trial_id", "status", "objective"]
 LAST = ["best_epoch", "epochs", "duration_s", "device", "error"]
+# Ties on the ranking metric go to the lower validation loss, then the shorter trial.
+TIE_BREAKERS = ("val_loss", "duration_s")
 
 
 class NoResults(ValueError):
@@ -29,74 +29,132 @@ class NoResults(ValueError):
 
 
 def load(sweep_dir: Path) -> tuple[pd.DataFrame, list[str]]:
-    """One row per readable trial record, and one line per record that could not be read."""
+    """One row per readable trial record, and one line (file: why) per record skipped."""
     if not sweep_dir.is_dir():
         raise NoResults(f"{sweep_dir}: no such sweep folder")
     rows, problems = [], []
-    for path in sorted(sweep_dir.glob(f"trials/*/{RECORD}")):
+    for folder in sorted(p for p in (sweep_dir / "trials").glob("*") if p.is_dir()):
+        path = folder / RECORD
         try:
-            record = json.loads(path.read_text())
-            rows.append(_row(record))
+            rows.append(_row(json.loads(path.read_text()), folder.name))
+        except FileNotFoundError:
+            problems.append(f"{path}: skipped, no record (the trial has not started)")
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             problems.append(f"{path}: skipped, unreadable record ({type(e).__name__}: {e})")
     if not rows:
-        raise NoResults(f"{sweep_dir}: no trial records under trials/")
-    return pd.DataFrame(rows).convert_dtypes(), problems
+        skipped = f" ({len(problems)} skipped)" if problems else ""
+        raise NoResults(f"{sweep_dir}: no readable trial records under trials/{skipped}")
+    # pd.array infers each column from its values: ints stay Int64 even beside a missing value,
+    # and 0.0/1.0 stay Float64 (DataFrame.convert_dtypes would turn those into integers).
+    columns = list(dict.fromkeys(c for row in rows for c in row))
+    df = pd.DataFrame({c: pd.array([row.get(c) for row in rows]) for c in columns})
+    # The objective and metrics are numbers even where no trial has one yet (a sweep of failed
+    # trials), so they sort as numbers.
+    numbers = [c for c in columns if c not in _NOT_FLOAT and not c.startswith("hp.")]
+    df[numbers] = df[numbers].astype("Float64")
+    df[list(_COUNTS)] = df[list(_COUNTS)].astype("Int64")
+    objectives = df.value_counts(["objective_name", "objective_mode"])
+    if len(objectives) > 1:  # a re-run with another sweep.metric leaves records of both
+        (name, mode), count = objectives.index[0], int(objectives.iloc[0])
+        problems.append(f"{sweep_dir}: records disagree on the objective "
+                        f"({', '.join(f'{n} {m}' for n, m in objectives.index)}); ranked by "
+                        f"{name} ({mode}), the objective of {count} of {len(df)}")
+    return df, problems
 
 
-def _row(record: dict[str, Any]) -> dict[str, Any]:
+def _row(record: Any, folder: str) -> dict[str, Any]:
+    """The leaderboard row of one record; raises on anything a trial would not have written."""
+    if not isinstance(record, dict):
+        raise TypeError(f"a JSON {type(record).__name__}, not an object")
+    if record["trial_id"] != folder:
+        raise ValueError(f"trial_id {record['trial_id']!r} does not match its folder")
     objective = record["objective"]
+    if objective["mode"] not in ("max", "min"):
+        raise ValueError(f"objective mode {objective['mode']!r}, not max or min")
     row: dict[str, Any] = {
-        "trial_id": str(record["trial_id"]), "status": str(record["status"]),
-        "objective": objective.get("value"), "objective_name": objective["name"],
+        "trial_id": folder, "status": Status(record["status"]).value,
+        "objective": _number(objective.get("value")), "objective_name": str(objective["name"]),
         "objective_mode": objective["mode"],
     }
     row.update({f"hp.{k}": v for k, v in record.get("hparams", {}).items()})
-    row.update({k: v for k, v in (record.get("metrics") or {}).items()})
-    row.update(best_epoch=record.get("best_epoch"), epochs=record.get("epochs_completed"),
-               duration_s=record.get("duration_s"), device=record.get("device"),
+    metrics = record.get("metrics") or {}
+    row.update({k: _number(v) for k, v in metrics.items()})
+    row.update(best_epoch=_number(record.get("best_epoch"), int),
+               epochs=_number(record.get("epochs_completed"), int),
+               duration_s=_number(record.get("duration_s")), device=record.get("device"),
                error=record.get("error"))
     return row
+
+
+_COUNTS = ("best_epoch", "epochs")
+_NOT_FLOAT = ("trial_id", "status", "objective_name", "objective_mode", "device", "error",
+              *_COUNTS)
+
+
+def _number(value: Any, kind: type = float) -> Any:
+    """``value`` as a float (or int), None for missing and non-finite ones; raises otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or \
+            (kind is int and not float(value).is_integer()):
+        raise ValueError(f"{value!r} where {'a whole' if kind is int else 'a'} number belongs")
+    return kind(value) if math.isfinite(value) else None
+
+
+def objective(df: pd.DataFrame) -> tuple[str, str]:
+    """The sweep's objective name and mode: those most of its records give."""
+    name, mode = df.value_counts(["objective_name", "objective_mode"]).index[0]
+    return str(name), str(mode)
 
 
 def rank(df: pd.DataFrame, metric: str | None = None, mode: str | None = None) -> pd.DataFrame:
     """Completed trials best first by ``metric`` (default: the sweep's objective) in ``mode``,
     ties broken by lower validation loss, then shorter duration; failed and running trials last,
-    unranked."""
-    metric = metric or "objective"
+    unranked (rank NA)."""
+    name, objective_mode = objective(df)
+    metric = metric or name
+    if metric == name and name not in df.columns:  # no trial got as far as one epoch
+        metric = "objective"
     if metric not in df.columns:
-        raise NoResults(f"--metric {metric}: not in the records (have: "
-                        f"{', '.join(c for c in df.columns if not c.startswith('hp.'))})")
-    mode = mode or str(df["objective_mode"].iloc[0])
-    done = df[(df["status"] == "completed") & df[metric].notna()]
-    keys = [metric] + [c for c in ("val_loss", "duration_s") if c in df.columns and c != metric]
+        have = ", ".join(c for c in df.columns if not c.startswith("hp."))
+        raise NoResults(f"--metric {metric}: not in the records (have: {have})")
+    if not pd.api.types.is_numeric_dtype(df[metric]):
+        raise NoResults(f"--metric {metric}: not a number")
+    if mode is None:  # another metric than the objective: losses go down, the rest go up
+        mode = objective_mode if metric in (name, "objective") else \
+            "min" if "loss" in metric else "max"
+    if mode not in ("max", "min"):
+        raise NoResults(f"--mode {mode}: max or min")
+    done = df[(df["status"] == Status.COMPLETED.value) & df[metric].notna()]
+    keys = [metric, *(c for c in TIE_BREAKERS if c in df.columns and c != metric), "trial_id"]
     done = done.sort_values(keys, ascending=[mode == "min"] + [True] * (len(keys) - 1),
-                            kind="stable")
+                            kind="stable", na_position="last")
     rest = df.drop(done.index).sort_values(["status", "trial_id"], kind="stable")
-    ranked = pd.concat([done.assign(rank=range(1, len(done) + 1)), rest.assign(rank=pd.NA)])
+    ranked = pd.concat([done.assign(rank=range(1, len(done) + 1)), rest.assign(rank=None)])
     ranked["rank"] = ranked["rank"].astype("Int64")
-    ordered = [c for c in FIRST if c in ranked] + sorted(
-        (c for c in ranked if c.startswith("hp.")), key=str) + [
-        c for c in ranked if c not in FIRST and c not in LAST and not c.startswith("hp.")] + [
-        c for c in LAST if c in ranked]
+    hps = sorted(c for c in ranked if c.startswith("hp."))
+    middle = [c for c in ranked if c not in FIRST and c not in LAST and c not in hps]
+    ordered = [c for c in FIRST if c in ranked] + hps + middle + [c for c in LAST if c in ranked]
     return ranked[ordered].reset_index(drop=True)
 
 
-def leaderboard(sweep_dir: Path, metric: str | None = None,
-                mode: str | None = None) -> tuple[pd.DataFrame, list[str]]:
-    """Rank the sweep and write ``leaderboard.csv`` and ``leaderboard.md`` beside its trials."""
+def leaderboard(sweep_dir: Path) -> tuple[pd.DataFrame, list[str]]:
+    """Rank the sweep by its objective; write ``leaderboard.csv`` and ``leaderboard.md``."""
     df, problems = load(sweep_dir)
-    ranked = rank(df, metric, mode)
+    ranked = rank(df)
     write_atomic(sweep_dir / LEADERBOARD_CSV, ranked.to_csv(index=False))
     write_atomic(sweep_dir / LEADERBOARD_MD, markdown(ranked) + "\n")
     return ranked, problems
 
 
-def markdown(ranked: pd.DataFrame) -> str:
-    """The table as Markdown; unranked (failed, running) rows are marked."""
-    shown = ranked.copy()
-    shown["status"] = [s if s == "completed" else f"**{s}**" for s in shown["status"]]
-    return str(shown.to_markdown(index=False, floatfmt=".4f"))
+def markdown(table: pd.DataFrame) -> str:
+    """The table as Markdown, blanks for missing values; unranked (failed, running) rows bold."""
+    shown = table.astype(object).where(table.notna(), None)
+    if "status" in shown:
+        shown["status"] = [s if s == Status.COMPLETED.value else f"**{s}**"
+                           for s in shown["status"]]
+    # 4 significant digits: a learning rate of 1e-05 must not print as 0.0000.
+    return str(shown.to_markdown(index=False, floatfmt=".4g", missingval=""))
 
 
 def summary_columns(ranked: pd.DataFrame) -> list[str]:
@@ -104,21 +162,23 @@ def summary_columns(ranked: pd.DataFrame) -> list[str]:
     varying = [c for c in ranked if c.startswith("hp.") and ranked[c].nunique(dropna=True) > 1]
     metrics = [c for c in ("objective", "val_loss", "test_accuracy", "test_f1_macro")
                if c in ranked]
-    return ["rank", "trial_id", "status", *varying, *metrics, "duration_s", "device", "error"]
+    return [c for c in ("rank", "trial_id", "status", *varying, *metrics, "duration_s", "device",
+                        "error") if c in ranked]
 
 
-def print_table(ranked: pd.DataFrame, top: int | None = None, title: str = "") -> None:
-    """The ranked table in the terminal (rich)."""
+def print_table(ranked: pd.DataFrame, top: int | None = None, title: str = "",
+                columns: list[str] | None = None) -> None:
+    """The ranked table in the terminal (rich); failed and running trials in red."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title or None, header_style="bold")
-    columns = [c for c in summary_columns(ranked) if c in ranked]
+    columns = columns or summary_columns(ranked)
     for column in columns:
         table.add_column(column.removeprefix("hp."))
     for _, row in (ranked.head(top) if top else ranked).iterrows():
-        style = "" if row["status"] == "completed" else "red"
-        table.add_row(*[_cell(row[c]) for c in columns], style=style)
+        completed = row.get("status", Status.COMPLETED.value) == Status.COMPLETED.value
+        table.add_row(*[_cell(row[c]) for c in columns], style="" if completed else "red")
     # Off a terminal (CI logs, files) rich would assume 80 columns and squeeze every cell.
     Console(file=sys.stdout, width=None if sys.stdout.isatty() else 220).print(table)
 
@@ -127,5 +187,5 @@ def _cell(value: Any) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and value != value):
         return ""
     if isinstance(value, float):
-        return f"{value:.4f}"
+        return f"{value:.4g}"
     return str(value)

@@ -1,19 +1,41 @@
-"""Results: the leaderboard, promotion to best/, report, export, and figures that agree."""
+"""The aggregator: a sweep's records in one ranked DataFrame, leaderboards, figures that agree."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import records, run_cli
+from conftest import run_cli
 
 from sweeper import results
+
+
+def trial_record(trial_id: str, status: str = "completed", value: float | None = 0.9,
+                 val_loss: float | None = 0.5, duration: float = 10.0, **hparams: Any) -> dict:
+    """A trial.json (schema 1) as a trial writes it; failed and running ones have no value."""
+    metrics = {"val_accuracy": value, "val_loss": val_loss, "test_accuracy": value}
+    return {"schema": 1, "sweep": "s", "trial_id": trial_id, "status": status,
+            "overrides": [], "hparams": {"model.units": 16, "optimizer": "adam", **hparams},
+            "objective": {"name": "val_accuracy", "mode": "max", "value": value},
+            "metrics": metrics if value is not None else {}, "best_epoch": 1,
+            "epochs_completed": 1, "checkpoint": "checkpoints/best.keras",
+            "duration_s": duration, "device": "CPU",
+            "error": "TrialFailed: nan loss at epoch 1" if status == "failed" else None}
+
+
+def write_trial(sweep: Path, record: dict | str, name: str | None = None) -> Path:
+    """Write a trial folder holding ``record`` (a dict, or raw text for broken records)."""
+    folder = sweep / "trials" / (name or record["trial_id"])  # type: ignore[index]
+    folder.mkdir(parents=True)
+    text = record if isinstance(record, str) else json.dumps(record)
+    (folder / "trial.json").write_text(text)
+    return folder
 
 
 def test_sweep_ends_with_leaderboard_plots_and_promoted_model(grid_sweep: Path) -> None:
@@ -21,174 +43,181 @@ def test_sweep_ends_with_leaderboard_plots_and_promoted_model(grid_sweep: Path) 
     board = pd.read_csv(sweep / "leaderboard.csv")
     assert len(board) == 4 and board["rank"].tolist() == [1, 2, 3, 4]
     assert board["objective"].is_monotonic_decreasing
-    assert {"hp.optimizer", "hp.model.units", "test_accuracy", "test_f1_macro"} <= set(board)
-    assert "| rank |" in (sweep / "leaderboard.md").read_text().replace("|   rank |", "| rank |")
+    assert {"hp.optimizer", "hp.model.units", "val_loss", "test_accuracy", "test_f1_macro",
+            "best_epoch", "epochs", "duration_s", "device", "error"} <= set(board)
+    assert sorted(board["hp.model.units"]) == [8, 8, 16, 16]
+    assert (sweep / "leaderboard.md").read_text().startswith("|   rank | trial_id")
     for plot in ("objective_by_trial.png", "parallel_coordinates.png"):
         assert (sweep / plot).read_bytes()[:4] == b"\x89PNG"
     best = json.loads((sweep / "best" / "best.json").read_text())
     assert best["trial_id"] == board["trial_id"][0] and best["version"] == 1
     assert (sweep / "best" / "saved_model" / "1" / "saved_model.pb").is_file()
-    from sweeper.promote import sha256
+    from sweeper.export import sha256
 
-    checkpoint = sweep / "trials" / best["trial_id"] / "checkpoints" / "best.keras"
+    checkpoint = sweep / best["checkpoint"]
+    assert checkpoint == sweep / "trials" / best["trial_id"] / "checkpoints" / "best.keras"
     assert best["checkpoint_sha256"] == sha256(checkpoint) == sha256(sweep / "best" / "model.keras")
-    assert best["serving"]["shape"] == [None, 8, 8, 1]
+    assert best["serving"]["shape"] == [None, 8, 8, 1] and "0..16" in best["serving"]["pixels"]
+    assert best["hparams"]["model.units"] in (8, 16) and best["versions"]["tensorflow"]
+    assert not list(sweep.glob(".best*"))
 
 
 def _tensorboard_scalar(run: Path, tag: str) -> float:
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    """A scalar as TensorBoard reads it (TF2 summaries are tensors to its event accumulator)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.util import tensor_util
 
-    for path in run.glob("events.out.tfevents.*"):
-        for event in EventFileLoader(str(path)).Load():
-            for value in event.summary.value:
-                if value.tag == tag:
-                    return float(tensor_util.make_ndarray(value.tensor))
-    raise AssertionError(f"{tag} not in {run}")
+    accumulator = EventAccumulator(str(run), size_guidance={"tensors": 0}).Reload()
+    (event,) = accumulator.Tensors(tag)
+    return float(tensor_util.make_ndarray(event.tensor_proto))
 
 
 def test_figures_agree_leaderboard_tensorboard_and_the_promoted_model(grid_sweep: Path) -> None:
     import keras
     from omegaconf import OmegaConf
 
-    from sweeper import data, evaluate
+    from sweeper import data
 
     sweep = grid_sweep / "experiments" / "grid"
     board = pd.read_csv(sweep / "leaderboard.csv")
-    best_id = board["trial_id"][0]
+    best = json.loads((sweep / "best" / "best.json").read_text())
+    assert best["trial_id"] == board["trial_id"][0]
     on_board = float(board["test_accuracy"][0])
-    record = json.loads((sweep / "trials" / best_id / "trial.json").read_text())
+    record = json.loads((sweep / "trials" / best["trial_id"] / "trial.json").read_text())
     on_tensorboard = _tensorboard_scalar(grid_sweep / record["tensorboard_run"], "test_accuracy")
-    cfg = OmegaConf.load(sweep / "trials" / best_id / "config.yaml")
+    # Re-evaluate the promoted model on the test split its trial's own config.yaml names.
+    cfg = OmegaConf.load(sweep / "trials" / best["trial_id"] / "config.yaml")
     splits = data.load(cfg.dataset, cfg.train.validation_split)
     model = keras.models.load_model(sweep / "best" / "model.keras")
-    scores, _ = evaluate.scores(model, splits)
+    predicted = np.argmax(model.predict(splits.x_test, verbose=0), axis=1)
+    reevaluated = float(np.float32(np.mean(predicted == splits.y_test)))  # TensorBoard's float32
     _, keras_accuracy = model.evaluate(splits.x_test, splits.y_test, verbose=0)
-    assert on_board == on_tensorboard == scores["test_accuracy"] == record["metrics"][
-        "test_accuracy"]
+    assert on_board == on_tensorboard == reevaluated == best["metrics"]["test_accuracy"]
     assert keras_accuracy == pytest.approx(on_board, abs=1e-6)
-
-
-def _record(trial_id: str, status: str, value: float | None, val_loss: float = 0.5,
-            duration: float = 10.0) -> dict:
-    return {"schema": 1, "sweep": "s", "trial_id": trial_id, "status": status,
-            "hparams": {"model.units": 16, "optimizer": "adam"},
-            "objective": {"name": "val_accuracy", "mode": "max", "value": value},
-            "metrics": {"val_accuracy": value, "val_loss": val_loss} if value else {},
-            "best_epoch": 1, "epochs_completed": 1, "duration_s": duration, "device": "CPU",
-            "error": "nan loss at epoch 1" if status == "failed" else None}
-
-
-def _write(sweep: Path, record: dict | str, name: str | None = None) -> None:
-    folder = sweep / "trials" / (name or record["trial_id"])  # type: ignore[index]
-    folder.mkdir(parents=True)
-    text = record if isinstance(record, str) else json.dumps(record)
-    (folder / "trial.json").write_text(text)
 
 
 def test_ranking_ties_failures_and_unreadable_records(tmp_path: Path) -> None:
     sweep = tmp_path / "s"
-    _write(sweep, _record("a", "completed", 0.9, val_loss=0.4, duration=30))
-    _write(sweep, _record("b", "completed", 0.9, val_loss=0.3, duration=50))  # lower loss wins
-    _write(sweep, _record("c", "completed", 0.9, val_loss=0.3, duration=20))  # then quicker
-    _write(sweep, _record("d", "completed", 0.95))
-    _write(sweep, _record("e", "failed", None))
-    _write(sweep, _record("f", "running", None))
-    _write(sweep, '{"schema": 1, "trial_id": "g", "sta', name="g")  # half-written
-    _write(sweep, "[]", name="h")
+    write_trial(sweep, trial_record("a", value=0.9, val_loss=0.4, duration=30))
+    write_trial(sweep, trial_record("b", value=0.9, val_loss=0.3, duration=50))  # lower loss wins
+    write_trial(sweep, trial_record("c", value=0.9, val_loss=0.3, duration=20))  # then quicker
+    write_trial(sweep, trial_record("d", value=0.95))
+    write_trial(sweep, trial_record("e", "failed", None))
+    write_trial(sweep, trial_record("f", "running", None))
+    write_trial(sweep, '{"schema": 1, "trial_id": "g", "sta', name="g")  # half-written
+    (write_trial(sweep, "", name="h") / "trial.json").unlink()  # not started: no record yet
     ranked, problems = results.leaderboard(sweep)
     assert ranked["trial_id"].tolist() == ["d", "c", "b", "a", "e", "f"]
     assert ranked["rank"].tolist()[:4] == [1, 2, 3, 4] and ranked["rank"][4:].isna().all()
-    assert len(problems) == 2 and "trials/g/trial.json: skipped" in problems[0]
-    assert "**failed**" in (sweep / "leaderboard.md").read_text()
-    assert ranked["hp.model.units"].dtype == "Int64"
+    half, missing = problems
+    assert half.startswith(f"{sweep}/trials/g/trial.json: skipped, unreadable record "
+                           "(JSONDecodeError: Unterminated string")
+    assert missing == f"{sweep}/trials/h/trial.json: skipped, no record (the trial has not started)"
+    csv = pd.read_csv(sweep / "leaderboard.csv")
+    assert csv["trial_id"].tolist() == ranked["trial_id"].tolist()
+    assert csv["rank"].isna().tolist() == [False] * 4 + [True] * 2
+    assert csv["error"][4] == "TrialFailed: nan loss at epoch 1"
+    md = (sweep / "leaderboard.md").read_text().splitlines()
+    assert "**failed**" in md[6] and "**running**" in md[7] and "<NA>" not in "".join(md)
+    assert sorted(p.name for p in sweep.iterdir()) == ["leaderboard.csv", "leaderboard.md",
+                                                        "trials"]  # no temp files left
 
 
-def test_promotion_replaces_best_only_for_a_better_trial(grid_sweep: Path, tmp_path: Path) -> None:
-    sweep = tmp_path / "grid"
-    shutil.copytree(grid_sweep / "experiments" / "grid", sweep)
-    before = (sweep / "best" / "best.json").read_text()
-    kept = run_cli(str(sweep), cwd=tmp_path, module="sweeper.promote")
-    assert kept.returncode == 0 and "kept trial" in kept.stdout
-    assert (sweep / "best" / "best.json").read_text() == before
-    # Another trial turns out better (say, its record was re-scored): it replaces best/.
-    board = pd.read_csv(sweep / "leaderboard.csv")
-    runner_up = sweep / "trials" / board["trial_id"][1] / "trial.json"
-    record = json.loads(runner_up.read_text())
-    record["objective"]["value"] = 1.0
-    runner_up.write_text(json.dumps(record))
-    promoted = run_cli(str(sweep), cwd=tmp_path, module="sweeper.promote")
-    assert promoted.returncode == 0, promoted.stderr
-    best = json.loads((sweep / "best" / "best.json").read_text())
-    assert best["trial_id"] == board["trial_id"][1] and best["version"] == 2
-    assert sorted(p.name for p in (sweep / "best" / "saved_model").iterdir()) == ["2"]
-    assert not list(sweep.glob(".best*"))
+def test_hyperparameters_keep_their_types(tmp_path: Path) -> None:
+    sweep = tmp_path / "s"
+    write_trial(sweep, trial_record("a", **{"model.dropout": 0.0, "train.shuffle": True}))
+    write_trial(sweep, trial_record("b", **{"model.dropout": 1.0, "train.shuffle": False}))
+    write_trial(sweep, trial_record("c", "failed", None, **{"model.units": 32}))
+    df, problems = results.load(sweep)
+    assert not problems
+    dtypes = {c: str(t) for c, t in df.dtypes.items()}
+    # 0.0 and 1.0 are floats, not integers; a failed trial's missing metrics do not make ints
+    # into floats.
+    assert dtypes["hp.model.dropout"] == "Float64" and dtypes["hp.model.units"] == "Int64"
+    assert dtypes["hp.optimizer"] == "string" and dtypes["hp.train.shuffle"] == "boolean"
+    assert dtypes["objective"] == dtypes["test_accuracy"] == "Float64"
+    assert df["hp.model.dropout"].isna().tolist() == [False, False, True]
 
 
-@pytest.mark.parametrize("module", ["sweeper.promote", "sweeper.report", "sweeper.export"])
-def test_bad_sweep_folders_are_one_line_and_leave_best_alone(tmp_path: Path, module: str) -> None:
-    extra = ["--out", str(tmp_path / "out")] if module == "sweeper.export" else []
-    missing = run_cli(str(tmp_path / "nope"), *extra, cwd=tmp_path, module=module)
-    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
-    assert "no such sweep folder" in missing.stderr
-    empty = tmp_path / "empty"
-    (empty / "trials").mkdir(parents=True)
-    (empty / "best").mkdir()
-    (empty / "best" / "best.json").write_text('{"kept": true}')
-    done = run_cli(str(empty), *extra, cwd=tmp_path, module=module)
-    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
-    failed = tmp_path / "failed"
-    _write(failed, _record("x", "failed", None))
-    done = run_cli(str(failed), *extra, cwd=tmp_path, module=module)
-    if module == "sweeper.promote":
-        assert done.returncode == 2 and "no completed trial to promote" in done.stderr
-    assert (empty / "best" / "best.json").read_text() == '{"kept": true}'
-    assert not (tmp_path / "out").exists()
+def test_another_metric_ranks_in_its_own_direction(tmp_path: Path) -> None:
+    sweep = tmp_path / "s"
+    write_trial(sweep, trial_record("a", value=0.9, val_loss=0.2))
+    write_trial(sweep, trial_record("b", value=0.8, val_loss=0.1))
+    df, _ = results.load(sweep)
+    assert results.rank(df)["trial_id"].tolist() == ["a", "b"]
+    assert results.rank(df, "val_loss")["trial_id"].tolist() == ["b", "a"]  # a loss: min
+    assert results.rank(df, "val_loss", "max")["trial_id"].tolist() == ["a", "b"]
+    with pytest.raises(results.NoResults, match="--metric bogus: not in the records"):
+        results.rank(df, "bogus")
 
 
-def test_report_formats_and_compare(grid_sweep: Path) -> None:
-    sweep = grid_sweep / "experiments" / "grid"
-    table = run_cli(str(sweep), "--top", "2", cwd=grid_sweep, module="sweeper.report")
-    assert table.returncode == 0 and "sweep grid" in table.stdout
-    csv = run_cli(str(sweep), "--format", "csv", cwd=grid_sweep, module="sweeper.report")
-    assert csv.stdout.splitlines()[0].startswith("rank,trial_id,status,objective")
-    data = json.loads(run_cli(str(sweep), "--format", "json", "--metric", "test_accuracy",
-                              cwd=grid_sweep, module="sweeper.report").stdout)
-    accuracies = [row["test_accuracy"] for row in data]
-    assert accuracies == sorted(accuracies, reverse=True)
-    both = run_cli(str(sweep), "--compare", str(sweep), "--format", "csv", cwd=grid_sweep,
-                   module="sweeper.report")
-    assert both.returncode == 0 and len(both.stdout.strip().splitlines()) == 3
+def test_records_that_disagree_on_the_objective_are_reported(tmp_path: Path) -> None:
+    sweep = tmp_path / "s"
+    for name in "ab":
+        write_trial(sweep, trial_record(name, value=0.8 if name == "a" else 0.9))
+    rerun = trial_record("c", value=0.5, val_loss=0.05)
+    rerun["objective"] = {"name": "val_loss", "mode": "min", "value": 0.05}
+    write_trial(sweep, rerun)
+    ranked, problems = results.leaderboard(sweep)
+    assert problems == [f"{sweep}: records disagree on the objective (val_accuracy max, val_loss "
+                        "min); ranked by val_accuracy (max), the objective of 2 of 3"]
+    assert ranked["trial_id"].tolist() == ["b", "a", "c"]  # c by its val_accuracy, like the rest
 
 
-def test_export_saved_model_serves_the_same_predictions(grid_sweep: Path, tmp_path: Path) -> None:
-    import keras
+@pytest.mark.parametrize(("text", "why"), [
+    ("", "JSONDecodeError"),
+    ("\x00\x17garbage", "JSONDecodeError"),
+    ("[1, 2]", "TypeError: a JSON list, not an object"),
+    ('{"trial_id": "x"}', "KeyError: 'objective'"),
+    (json.dumps({**trial_record("x"), "status": "paused"}), "'paused' is not a valid Status"),
+    (json.dumps({**trial_record("x"), "trial_id": "y"}), "trial_id 'y' does not match"),
+    (json.dumps({**trial_record("x"), "objective": {"name": "val_accuracy", "mode": "max",
+                                                    "value": "0.9"}}),
+     "'0.9' where a number belongs"),
+    (json.dumps({**trial_record("x"), "objective": {"name": "m", "mode": "up", "value": 1}}),
+     "objective mode 'up', not max or min"),
+])
+def test_a_broken_record_is_reported_and_skipped(tmp_path: Path, text: str, why: str) -> None:
+    sweep = tmp_path / "s"
+    write_trial(sweep, trial_record("ok"))
+    write_trial(sweep, text, name="x")
+    ranked, problems = results.leaderboard(sweep)
+    assert ranked["trial_id"].tolist() == ["ok"]
+    (problem,) = problems
+    assert problem.startswith(f"{sweep}/trials/x/trial.json: skipped, unreadable record (")
+    assert why in problem
 
-    sweep = grid_sweep / "experiments" / "grid"
-    out = tmp_path / "models" / "digits"
-    done = run_cli(str(sweep), "--format", "saved_model", "--out", str(out), cwd=tmp_path,
-                   module="sweeper.export")
-    assert done.returncode == 0, done.stderr
-    cli = str(Path(sys.executable).with_name("saved_model_cli"))
-    show = subprocess.run([cli, "show", "--all", "--dir", str(out / "1")], capture_output=True,
+
+def test_no_records_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(results.NoResults, match="no such sweep folder"):
+        results.load(tmp_path / "nope")
+    (tmp_path / "empty" / "trials").mkdir(parents=True)
+    with pytest.raises(results.NoResults, match=r"no readable trial records under trials/$"):
+        results.load(tmp_path / "empty")
+    write_trial(tmp_path / "broken", "{", name="x")
+    with pytest.raises(results.NoResults, match=r"under trials/ \(1 skipped\)"):
+        results.load(tmp_path / "broken")
+
+
+def test_sweep_end_without_a_completed_trial_promotes_nothing_and_imports_no_tensorflow(
+        tmp_path: Path) -> None:
+    sweep = tmp_path / "s"
+    write_trial(sweep, trial_record("x", "failed", None))
+    write_trial(sweep, "{", name="y")
+    code = ("import logging, sys; from pathlib import Path; logging.basicConfig(level='INFO');"
+            "from sweeper.callbacks import finish_sweep; finish_sweep(Path(sys.argv[1]));"
+            "print('imported:', sorted({'tensorflow', 'keras'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code, str(sweep)], capture_output=True,
                           text=True, timeout=120)
-    assert show.returncode == 0 and "signature_def['serving_default']" in show.stdout
-    assert "shape: (-1, 8, 8, 1)" in show.stdout
-    pixels = np.random.default_rng(0).integers(0, 17, (5, 8, 8, 1)).astype("float32")
-    np.save(tmp_path / "pixels.npy", pixels)
-    run = subprocess.run([cli, "run", "--dir", str(out / "1"), "--tag_set", "serve",
-                          "--signature_def", "serving_default", "--inputs",
-                          f"pixels={tmp_path / 'pixels.npy'}", "--outdir", str(tmp_path / "pred")],
-                         capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr[-2000:]
-    (served,) = [np.load(p) for p in (tmp_path / "pred").glob("*.npy")]
-    expected = keras.models.load_model(sweep / "best" / "model.keras").predict(pixels, verbose=0)
-    np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-6)
-    assert "0..16" in (out / "README.md").read_text()
+    assert done.returncode == 0, done.stderr
+    assert "imported: []" in done.stdout and "│ x" in done.stdout
+    assert "trials/y/trial.json: skipped, unreadable record" in done.stderr
+    assert "ERROR:sweeper.callbacks:no completed trial: nothing promoted" in done.stderr
+    assert pd.read_csv(sweep / "leaderboard.csv")["status"].tolist() == ["failed"]
+    assert not (sweep / "best").exists()
 
-    refused = run_cli(str(sweep), "--out", str(out), cwd=tmp_path, module="sweeper.export")
-    assert refused.returncode == 2 and "not empty; pass --force" in refused.stderr
-    lite = run_cli(str(sweep), "--format", "tflite", "--out", str(tmp_path / "lite"),
-                   cwd=tmp_path, module="sweeper.export")
-    assert lite.returncode == 0 and (tmp_path / "lite" / "model.tflite").stat().st_size > 0
-    assert records(sweep)  # the sweep itself is untouched by exports
+
+def test_help_of_every_command(tmp_path: Path) -> None:
+    for module in ("sweeper.report", "sweeper.promote", "sweeper.export"):
+        done = run_cli("--help", cwd=tmp_path, module=module)
+        assert done.returncode == 0 and f"python -m {module}" in done.stdout

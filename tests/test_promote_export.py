@@ -1,0 +1,180 @@
+"""Promotion to best/ (atomic, only for a better trial); exports that serve what Keras predicts."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_cli
+from test_results import trial_record, write_trial
+
+from sweeper import export, promote
+
+
+@pytest.fixture
+def sweep(grid_sweep: Path, tmp_path: Path) -> Path:
+    """A copy of the shared 4-trial sweep (already promoted once) that a test may change."""
+    return Path(shutil.copytree(grid_sweep / "experiments" / "grid", tmp_path / "grid"))
+
+
+def _ranked(sweep: Path) -> list[str]:
+    return pd.read_csv(sweep / "leaderboard.csv")["trial_id"].tolist()
+
+
+def _rescore(sweep: Path, trial_id: str, value: float) -> None:
+    """Give a trial another objective value, as if it had scored so."""
+    path = sweep / "trials" / trial_id / "trial.json"
+    record = json.loads(path.read_text())
+    record["objective"]["value"] = record["metrics"]["val_accuracy"] = value
+    path.write_text(json.dumps(record))
+
+
+def test_best_is_kept_until_a_better_trial_replaces_it_with_the_next_version(sweep: Path) -> None:
+    before = (sweep / "best" / "best.json").read_text()
+    kept = run_cli(str(sweep), cwd=sweep, module="sweeper.promote")
+    assert kept.returncode == 0 and kept.stdout.startswith("sweeper: kept (no better trial)")
+    assert (sweep / "best" / "best.json").read_text() == before
+    first, runner_up = _ranked(sweep)[:2]
+    _rescore(sweep, runner_up, json.loads(before)["objective"]["value"])  # a tie: still kept
+    assert promote.promote(sweep)[1] is False
+    _rescore(sweep, runner_up, 1.0)
+    info, changed = promote.promote(sweep)
+    assert changed and info["trial_id"] == runner_up and info["version"] == 2
+    assert json.loads((sweep / "best" / "best.json").read_text()) == info
+    assert [(h["version"], h["trial_id"]) for h in info["history"]] == [(1, first)]
+    assert sorted(p.name for p in (sweep / "best" / "saved_model").iterdir()) == ["2"]
+    checkpoint = sweep / "trials" / runner_up / "checkpoints" / "best.keras"
+    assert export.sha256(sweep / "best" / "model.keras") == export.sha256(checkpoint)
+    assert not list(sweep.glob(".best*"))
+
+
+def test_a_swap_cut_short_is_undone_and_stale_staging_removed(sweep: Path) -> None:
+    before = (sweep / "best" / "best.json").read_text()
+    os.replace(sweep / "best", sweep / promote.OLD)  # killed between the two renames
+    (sweep / f"{promote.STAGING}99999").mkdir()  # a promotion killed while building
+    info, changed = promote.promote(sweep)
+    assert not changed and (sweep / "best" / "best.json").read_text() == before
+    assert not list(sweep.glob(".best*"))
+
+
+def test_a_failing_export_leaves_best_as_it_was(sweep: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    before = {p: p.read_bytes() for p in (sweep / "best").rglob("*") if p.is_file()}
+    runner_up = _ranked(sweep)[1]
+    _rescore(sweep, runner_up, 1.0)
+    (sweep / "trials" / runner_up / "checkpoints" / "best.keras").write_bytes(b"not a model")
+    with pytest.raises(SystemExit) as exit:
+        promote.main([str(sweep)])
+    assert exit.value.code == 1
+    assert capsys.readouterr().err.startswith(
+        "sweeper: error: not promoted, best/ left as it was: ")
+    assert {p: p.read_bytes() for p in (sweep / "best").rglob("*") if p.is_file()} == before
+    assert not list(sweep.glob(".best*"))
+
+
+def test_a_winner_without_its_checkpoint_is_passed_over(sweep: Path,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    shutil.rmtree(sweep / "best")
+    first, runner_up = _ranked(sweep)[:2]
+    (sweep / "trials" / first / "checkpoints" / "best.keras").unlink()
+    info, changed = promote.promote(sweep)
+    assert changed and info["trial_id"] == runner_up and info["version"] == 1
+    assert f"trial {first}: its checkpoint is missing; not promoted" in capsys.readouterr().err
+
+
+def test_saved_model_export_serves_what_keras_predicts(grid_sweep: Path, tmp_path: Path) -> None:
+    import keras
+
+    sweep = grid_sweep / "experiments" / "grid"
+    out = tmp_path / "models" / "digits"
+    done = run_cli(str(sweep), "--format", "saved_model", "--out", str(out), cwd=tmp_path,
+                   module="sweeper.export")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"sweeper: exported {sweep}/best/model.keras as saved_model to {out}/1\n"
+    assert sorted(p.name for p in out.iterdir()) == ["1", "README.md", "export.json"]
+    cli = str(Path(sys.executable).with_name("saved_model_cli"))
+    show = subprocess.run([cli, "show", "--all", "--dir", str(out / "1")], capture_output=True,
+                          text=True, timeout=120)
+    assert show.returncode == 0, show.stderr[-2000:]
+    serving = show.stdout.split("signature_def['serving_default']:")[1].split("signature_def[")[0]
+    assert "inputs['pixels'] tensor_info:\n        dtype: DT_FLOAT\n        shape: (-1, 8, 8, 1)" \
+        in serving and "outputs['output_0']" in serving
+    pixels = np.random.default_rng(0).integers(0, 17, (5, 8, 8, 1)).astype("float32")
+    np.save(tmp_path / "pixels.npy", pixels)
+    run = subprocess.run([cli, "run", "--dir", str(out / "1"), "--tag_set", "serve",
+                          "--signature_def", "serving_default", "--inputs",
+                          f"pixels={tmp_path / 'pixels.npy'}", "--outdir", str(tmp_path / "pred")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    served = np.load(tmp_path / "pred" / "output_0.npy")
+    expected = keras.models.load_model(sweep / "best" / "model.keras").predict(pixels, verbose=0)
+    np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-6)
+    described = json.loads((out / "export.json").read_text())
+    assert described["signature"] == "serving_default" and described["input"] == "pixels"
+    assert described["shape"] == [None, 8, 8, 1] and described["dtype"] == "float32"
+    assert described["pixels"].startswith("raw, 0..16")
+    assert described["source_sha256"] == export.sha256(sweep / "best" / "model.keras")
+    assert "float32, shape [None, 8, 8, 1], pixels raw, 0..16" in (out / "README.md").read_text()
+
+
+def test_export_refuses_a_non_empty_out_unless_forced_and_names_trials(
+        grid_sweep: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sweep = grid_sweep / "experiments" / "grid"
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(SystemExit) as exit:
+        export.main([str(sweep), "--format", "tflite", "--out", str(out)])
+    assert exit.value.code == 2 and capsys.readouterr().err == (
+        f"sweeper: error: --out {out}: not empty; pass --force to write into it\n")
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+    export.main([str(sweep), "--format", "tflite", "--out", str(out), "--force"])
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "export.json", "model.tflite",
+                                                     "notes.txt"]
+    assert json.loads((out / "export.json").read_text())["format"] == "tflite"
+    assert not list(tmp_path.glob(".out.partial-*"))
+
+    trial = _ranked(sweep)[-1]
+    export.main([str(sweep), "--format", "keras", "--out", str(tmp_path / "k"), "--trial", trial])
+    checkpoint = sweep / "trials" / trial / "checkpoints" / "best.keras"
+    assert export.sha256(tmp_path / "k" / "model.keras") == export.sha256(checkpoint)
+    with pytest.raises(SystemExit):
+        export.main([str(sweep), "--out", str(tmp_path / "x"), "--trial", "nope"])
+    assert capsys.readouterr().err.startswith("sweeper: error: --trial nope: no readable ")
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("module", ["sweeper.promote", "sweeper.export"])
+def test_bad_sweep_folders_are_one_line_and_leave_best_alone(tmp_path: Path, module: str) -> None:
+    out = tmp_path / "out"
+    extra = ["--out", str(out)] if module == "sweeper.export" else []
+    empty = tmp_path / "empty"
+    (empty / "trials").mkdir(parents=True)
+    (empty / "best").mkdir()
+    (empty / "best" / "best.json").write_text('{"kept": true}')
+    failed = tmp_path / "failed"
+    write_trial(failed, trial_record("x", "failed", None))
+    shutil.copytree(empty / "best", failed / "best")
+    expected = {
+        tmp_path / "nope": "no such sweep folder",
+        empty: "no readable trial records under trials/",
+        failed: "no completed trial to promote" if module == "sweeper.promote"
+        else "no promoted model (best/); no trial completed",
+    }
+    for folder, why in expected.items():
+        done = run_cli(str(folder), *extra, cwd=tmp_path, module=module)
+        assert done.returncode == 2 and done.stderr.startswith(f"sweeper: error: {folder}: {why}")
+        assert done.stderr.count("\n") == 1 and not done.stdout, done.stderr
+    for folder in (empty, failed):
+        assert (folder / "best" / "best.json").read_text() == '{"kept": true}'
+        assert sorted(p.name for p in folder.iterdir()) == ["best", "trials"]
+    assert not out.exists()
