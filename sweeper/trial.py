@@ -148,7 +148,7 @@ class Trial:
         record["device"] = _device(gpus)
         # A trial given several GPUs trains on all of them, as in the MirroredStrategy tutorial.
         strategy = tf.distribute.MirroredStrategy() if gpus > 1 else tf.distribute.get_strategy()
-        history = record["history"]
+        history = self._history = record["history"]
         if not history:  # a fresh start: an earlier, unfinished attempt's events would mislead
             shutil.rmtree(self.tb_run, ignore_errors=True)
             shutil.rmtree(self.backup, ignore_errors=True)
@@ -214,7 +214,7 @@ class Trial:
         import tensorflow as tf
 
         write_atomic(self.dir / CONFUSION, evaluate.confusion_csv(matrix, names))
-        step = int(self.cfg.train.epochs)
+        step = len(self._history)  # the epochs actually run (early stopping may end sooner)
         with self._writer.as_default():
             for name, value in scores.items():
                 tf.summary.scalar(name, value, step=step)
