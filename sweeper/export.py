@@ -18,9 +18,10 @@ import shutil
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from sweeper import results
+from sweeper.preflight import fail
 from sweeper.record import RECORD, Status, read_record
 
 FORMATS = ("saved_model", "keras", "tflite")
@@ -174,11 +175,6 @@ def _readme(info: dict[str, Any]) -> str:
 
 def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [""])[0][:300]
-
-
-def fail(message: str) -> NoReturn:
-    print(f"sweeper: error: {message}", file=sys.stderr)
-    sys.exit(2)
 
 
 def source(sweep_dir: Path, trial: str | None) -> tuple[Path, int]:

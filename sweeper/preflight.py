@@ -29,10 +29,10 @@ from sweeper.schema import CONFIG_DIR, CONFIG_NAME
 EXIT_BAD_INPUT = 2
 
 
-def fail(message: str) -> NoReturn:
-    """Print one line and exit with :data:`EXIT_BAD_INPUT`."""
+def fail(message: str, status: int = EXIT_BAD_INPUT) -> NoReturn:
+    """Print one line and exit; every sweeper command ends bad input this way."""
     print(f"sweeper: error: {message}", file=sys.stderr)
-    sys.exit(EXIT_BAD_INPUT)
+    sys.exit(status)
 
 
 def check(argv: list[str]) -> None:

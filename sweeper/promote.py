@@ -24,6 +24,7 @@ from typing import Any
 
 from sweeper import export, results
 from sweeper.export import sha256
+from sweeper.preflight import fail
 from sweeper.record import now_iso, read_record
 
 BEST = "best"
@@ -154,11 +155,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         info, changed = promote(args.sweep_dir)
     except results.NoResults as e:
-        print(f"sweeper: error: {e}", file=sys.stderr)
-        sys.exit(2)
+        fail(str(e))
     except export.ExportError as e:
-        print(f"sweeper: error: not promoted, best/ left as it was: {e}", file=sys.stderr)
-        sys.exit(1)
+        fail(f"not promoted, best/ left as it was: {e}", status=1)
     objective = info["objective"]
     verb = "promoted" if changed else "kept (no better trial)"
     print(f"sweeper: {verb} trial {info['trial_id']} ({objective['name']}="

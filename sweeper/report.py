@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from sweeper import results
+from sweeper.preflight import fail
 from sweeper.record import Status
 
 PLOTS = ("objective_by_trial.png", "parallel_coordinates.png")
@@ -107,8 +108,7 @@ def main(argv: list[str] | None = None) -> None:
         ranked, problems = results.load(args.sweep_dir)
         ranked = results.rank(ranked, args.metric, args.mode)
     except results.NoResults as e:
-        print(f"sweeper: error: {e}", file=sys.stderr)
-        sys.exit(2)
+        fail(str(e))
     for problem in problems:
         print(f"sweeper: warning: {problem}", file=sys.stderr)
     try:
@@ -118,9 +118,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"sweeper: warning: leaderboard and plots not written: {e}", file=sys.stderr)
     _emit(ranked, args.format, f"sweep {args.sweep_dir.name}", args.top)
     if (ranked["status"] == Status.FAILED.value).all():  # the table above shows why
-        print(f"sweeper: error: {args.sweep_dir}: every trial failed ({len(ranked)})",
-              file=sys.stderr)
-        sys.exit(2)
+        fail(f"{args.sweep_dir}: every trial failed ({len(ranked)})")
 
 
 def _positive(text: str) -> int:
