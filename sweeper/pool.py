@@ -172,7 +172,7 @@ class Pool:
         job.attempts += 1
         job.started = time.time()
         worker.job = job
-        worker.conn.send(("job", job.idx, job.overrides, job.attempts))
+        worker.conn.send(("job", job.idx, job.overrides))
         board.started(job.idx, worker.slot.name, attempt=job.attempts)
 
     def _receive(self, worker: Worker, results: dict[int, JobReturn], board: Board) -> None:
@@ -279,9 +279,7 @@ def worker_main(conn: Connection, env: dict[str, str], payload: bytes, log_path:
             return
         if message[0] == "stop":
             return
-        _, idx, overrides, attempt = message
-        # A retry after a dead worker runs (and resumes) a trial its record calls failed.
-        os.environ["SWEEPER_RETRY"] = "1" if attempt > 1 else "0"
+        _, idx, overrides = message
         conn.send(("done", idx, cloudpickle.dumps(
             _run_one(conn, idx, overrides, hydra_context, config, task_function))))
         if not reuse:

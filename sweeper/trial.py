@@ -102,8 +102,8 @@ class Trial:
         status = earlier.get("status")
         if status == Status.COMPLETED:
             return "completed earlier, skipped"
-        retry = (self.cfg.sweep.retry_failed or os.environ.get("SWEEPER_RETRY") == "1"
-                 or earlier.get("retry_pending", False))
+        # retry_pending: the launcher recorded its worker's death and owes the trial a retry.
+        retry = self.cfg.sweep.retry_failed or earlier.get("retry_pending", False)
         if status == Status.FAILED and not retry:
             return "failed earlier, skipped (sweep.retry_failed=true runs it again)"
         return None
