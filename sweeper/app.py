@@ -37,3 +37,8 @@ def cli(argv: list[str] | None = None) -> None:
         # The launcher has already stopped its workers; completed records stay valid.
         print("sweeper: interrupted", file=sys.stderr)
         sys.exit(130)
+    stopped = sys.modules.get("sweeper.search")
+    if stopped is not None and stopped.STOPPED_BY_FAILURES:
+        print("sweeper: error: the search stopped early: more trials failed than "
+              "hydra.sweeper.max_failures allows", file=sys.stderr)
+        sys.exit(1)

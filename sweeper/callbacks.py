@@ -66,15 +66,20 @@ def finish_sweep(sweep_dir: Path, top: int = 10) -> None:
                   " | ".join(done.stderr.strip().splitlines()[-3:]))
 
 
-def sweep_domains(config: DictConfig) -> dict[str, list[Any]]:
+def sweep_domains(config: DictConfig) -> dict[str, hparams.Domain]:
     """Every hyperparameter a trial of this sweep records, with the values the sweep gives it.
 
     Values come from the sweep's overrides (``hydra.sweeper.params`` and the command line); a
     hyperparameter no override sweeps has the one value of the composed configuration. Sweep
-    syntax the basic grid does not enumerate (intervals) is left to its own sweeper.
+    syntax the basic grid does not enumerate (intervals) is left to its own sweeper; the tuner
+    sweeper's domains come from its search space (intervals as intervals).
     """
+    from sweeper import search
+
+    if search.is_tuner(config.hydra.sweeper):
+        return search.domains(config)
     parsed = sweep_arguments(config.hydra.sweeper, list(config.hydra.overrides.task))
-    domains: dict[str, list[Any]] = {
+    domains: dict[str, hparams.Domain] = {
         k: [v] for k, v in hparams.trial_hparams(config, lines(parsed)).items()}
     for o in parsed:
         if o.is_sweep_override() and not o.is_interval_sweep():

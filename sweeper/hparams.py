@@ -12,6 +12,7 @@ import os
 import socket
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,18 @@ METRICS = (
 STATUS = {"completed": api_pb2.STATUS_SUCCESS, "failed": api_pb2.STATUS_FAILURE,
           "running": api_pb2.STATUS_RUNNING}
 
+# Keys that say how a trial runs, not what it is: never hyperparameters.
+BOOKKEEPING = ("hydra", "sweep.", "paths.", "tuner.", "train.warm_start", "train.initial_epoch")
+
 Scalar = bool | int | float | str
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A continuous domain (a search space's ``interval(low, high)``)."""
+
+    low: float
+    high: float
 _sequence = itertools.count()
 
 
@@ -47,7 +59,7 @@ def trial_hparams(cfg: DictConfig, overrides: Iterable[str]) -> dict[str, Scalar
     keys = list(CORE_KEYS)
     for override in overrides:
         key = override.split("=", 1)[0].lstrip("+~")
-        bookkeeping = key.startswith(("hydra", "sweep.", "paths."))
+        bookkeeping = key.startswith(BOOKKEEPING)
         if key not in GROUPS and key not in keys and not bookkeeping:
             keys.append(key)
     for key in keys:
@@ -65,16 +77,25 @@ def _summary(tag: str, data: plugin_data_pb2.HParamsPluginData) -> summary_pb2.S
     return summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, metadata=md)])
 
 
-def experiment_summary(domains: Mapping[str, list[Scalar]]) -> summary_pb2.Summary:
+Domain = list[Any] | Interval
+
+
+def experiment_summary(domains: Mapping[str, Domain]) -> summary_pb2.Summary:
     """The HParams experiment config: each hyperparameter with its domain, and :data:`METRICS`.
 
-    A hyperparameter whose values are all numbers gets a discrete numeric domain; strings and
-    booleans likewise in their own type.
+    An :class:`Interval` is an interval domain; a hyperparameter whose values are all numbers
+    gets a discrete numeric domain; strings and booleans likewise in their own type.
     """
     infos = []
     for name, values in sorted(domains.items()):
-        distinct = sorted(set(values), key=lambda v: (str(type(v)), v))
         info = api_pb2.HParamInfo(name=name, display_name=name)
+        if isinstance(values, Interval):
+            info.type = api_pb2.DATA_TYPE_FLOAT64
+            info.domain_interval.min_value = values.low
+            info.domain_interval.max_value = values.high
+            infos.append(info)
+            continue
+        distinct = sorted(set(values), key=lambda v: (str(type(v)), v))
         if all(isinstance(v, bool) for v in distinct):
             info.type = api_pb2.DATA_TYPE_BOOL
             info.domain_discrete.extend(distinct)
@@ -134,6 +155,6 @@ def write_summaries(logdir: Path, *summaries: summary_pb2.Summary, suffix: str =
     return path
 
 
-def write_experiment(logdir: Path, domains: Mapping[str, list[Any]]) -> None:
+def write_experiment(logdir: Path, domains: Mapping[str, Domain]) -> None:
     """Write the sweep's HParams experiment config at the root of its TensorBoard logdir."""
     write_summaries(logdir, experiment_summary(domains), suffix=".hparams")

@@ -20,7 +20,7 @@ from hydra.core.override_parser.types import Override
 from hydra.errors import OverrideParseException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from sweeper import data, schema
+from sweeper import data, schema, search
 from sweeper.devices import DeviceError, plan_slots
 from sweeper.overrides import sweep_arguments
 from sweeper.record import config_difference, config_yaml
@@ -46,7 +46,7 @@ def check(argv: list[str]) -> None:
                                  args.config_name or CONFIG_NAME):
             schema.validate(cfg)
             data.check(cfg.dataset, cfg.train)
-    except (schema.ConfigError, data.DatasetError, DeviceError) as e:
+    except (schema.ConfigError, data.DatasetError, DeviceError, search.SearchError) as e:
         fail(str(e))
     except Exception as e:  # Hydra and OmegaConf errors, reduced to their essence
         fail(one_line(e))
@@ -70,7 +70,7 @@ def trial_configs(overrides: list[str], multirun: bool, config_dir: str,
             raise ValueError(f"{swept[0].input_line}: a list of values needs -m (a sweep)")
         if multirun:
             check_launcher(base.hydra.launcher)
-        for job in job_overrides(base, overrides, multirun, parser):
+        for job in job_overrides(base, overrides, multirun, parser, config_dir):
             cfg = compose(config_name, overrides=job, return_hydra_config=True)
             check_earlier_run(cfg, multirun)
             with open_dict(cfg):
@@ -79,10 +79,14 @@ def trial_configs(overrides: list[str], multirun: bool, config_dir: str,
 
 
 def job_overrides(base: DictConfig, overrides: list[str], multirun: bool,
-                  parser: OverridesParser) -> list[list[str]]:
-    """The overrides of each trial: the grid of Hydra's basic sweeper, or the run's own."""
+                  parser: OverridesParser, config_dir: str) -> list[list[str]]:
+    """The overrides of each trial: the grid of Hydra's basic sweeper, the corners of the tuner
+    sweeper's search space, or the run's own."""
     if not multirun:
         return [overrides]
+    if search.is_tuner(base.hydra.sweeper):
+        groups = [p.name for p in Path(config_dir).iterdir() if p.is_dir()]
+        return search.preflight_jobs(base, overrides, groups)
     if not str(base.hydra.sweeper._target_).endswith("BasicSweeper"):
         # Other sweepers read their own search syntax and check it themselves.
         return [[str(o.input_line) for o in parser.parse_overrides(overrides)
@@ -123,6 +127,8 @@ def check_group_options(parsed: list[Override], config_dir: Path) -> None:
         if o.package is not None or not group.is_dir():
             continue
         options = sorted(p.stem for p in group.glob("*.yaml"))
+        if o.is_sweep_override() and not o.is_discrete_sweep():
+            continue  # intervals: the tuner sweeper says what a group takes
         values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.value()]
         for value in values:
             if value is not None and str(value) not in options:

@@ -26,6 +26,9 @@ class Status(str, Enum):
     FAILED = "failed"
 
 
+_TUNER_TRIAL = re.compile(r"(?:^|,)tuner\.trial=('?[0-9]+'?)(?=,|$)")
+
+
 def trial_id(override_dirname: str) -> str:
     """Stable, readable id of a trial from its sorted overrides (Hydra's ``override_dirname``).
 
@@ -34,7 +37,13 @@ def trial_id(override_dirname: str) -> str:
     """
     if not override_dirname:
         return "default"
-    readable = re.sub(r"[^A-Za-z0-9.=_-]+", "_", override_dirname.replace(",", "_"))[:80]
+    readable = override_dirname
+    # A searched trial leads with the tuner's trial number, so its folders sort in search order.
+    searched = _TUNER_TRIAL.search(override_dirname)
+    if searched:
+        rest = (override_dirname[:searched.start()] + override_dirname[searched.end():]).strip(",")
+        readable = f"{searched.group(1).strip(chr(39))}_{rest}"
+    readable = re.sub(r"[^A-Za-z0-9.=_-]+", "_", readable.replace(",", "_"))[:80]
     digest = hashlib.sha1(override_dirname.encode()).hexdigest()[:8]
     return f"{readable.strip('_')}-{digest}"
 

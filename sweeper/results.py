@@ -19,7 +19,7 @@ from sweeper.record import RECORD, Status, write_atomic
 LEADERBOARD_CSV = "leaderboard.csv"
 LEADERBOARD_MD = "leaderboard.md"
 FIRST = ["rank", "trial_id", "status", "objective"]
-LAST = ["best_epoch", "epochs", "duration_s", "device", "error"]
+LAST = ["best_epoch", "epochs", "continues", "continued_in", "duration_s", "device", "error"]
 # Ties on the ranking metric go to the lower validation loss, then the shorter trial.
 TIE_BREAKERS = ("val_loss", "duration_s")
 
@@ -83,12 +83,15 @@ def _row(record: Any, folder: str) -> dict[str, Any]:
                epochs=_number(record.get("epochs_completed"), int),
                duration_s=_number(record.get("duration_s")), device=record.get("device"),
                error=record.get("error"))
+    warm_start = record.get("warm_start") or {}
+    if warm_start.get("trial"):  # a Hyperband survivor: it continues that trial's training
+        row["continues"] = str(warm_start["trial"])
     return row
 
 
 _COUNTS = ("best_epoch", "epochs")
 _NOT_FLOAT = ("trial_id", "status", "objective_name", "objective_mode", "device", "error",
-              *_COUNTS)
+              "continues", *_COUNTS)
 
 
 def _number(value: Any, kind: type = float) -> Any:
@@ -125,7 +128,12 @@ def rank(df: pd.DataFrame, metric: str | None = None, mode: str | None = None) -
             "min" if "loss" in metric else "max"
     if mode not in ("max", "min"):
         raise NoResults(f"--mode {mode}: max or min")
-    done = df[(df["status"] == Status.COMPLETED.value) & df[metric].notna()]
+    # A trial continued by a completed survivor is counted once, as the survivor, whose record
+    # carries the epochs (and best checkpoint) of the trial it continues.
+    continued = _continued(df)
+    df = df.assign(continued_in=df["trial_id"].map(continued)) if continued else df
+    done = df[(df["status"] == Status.COMPLETED.value) & df[metric].notna()
+              & ~df["trial_id"].isin(list(continued))]
     keys = [metric, *(c for c in TIE_BREAKERS if c in df.columns and c != metric), "trial_id"]
     done = done.sort_values(keys, ascending=[mode == "min"] + [True] * (len(keys) - 1),
                             kind="stable", na_position="last")
@@ -136,6 +144,14 @@ def rank(df: pd.DataFrame, metric: str | None = None, mode: str | None = None) -
     middle = [c for c in ranked if c not in FIRST and c not in LAST and c not in hps]
     ordered = [c for c in FIRST if c in ranked] + hps + middle + [c for c in LAST if c in ranked]
     return ranked[ordered].reset_index(drop=True)
+
+
+def _continued(df: pd.DataFrame) -> dict[str, str]:
+    """Trial id -> the completed trial that continues it (Hyperband's next round)."""
+    if "continues" not in df:
+        return {}
+    survivors = df[(df["status"] == Status.COMPLETED.value) & df["continues"].notna()]
+    return dict(zip(survivors["continues"], survivors["trial_id"], strict=True))
 
 
 def leaderboard(sweep_dir: Path) -> tuple[pd.DataFrame, list[str]]:

@@ -89,6 +89,11 @@ class TrainConfig:
     seed: int = 0
     # stop after this many epochs without improvement of sweep.metric; null: off
     early_stopping_patience: int | None = None
+    # a trial of this sweep whose best checkpoint (weights) and first epochs this trial continues
+    # from (Hyperband's survivors); null: train from scratch
+    warm_start: str | None = None
+    # epochs train.warm_start's trial already trained: training runs from here to train.epochs
+    initial_epoch: int = 0
 
 
 @dataclass
@@ -101,6 +106,16 @@ class SweepConfig:
     mode: str = "max"
     # re-run trials that failed in an earlier run of this sweep (completed ones never re-run)
     retry_failed: bool = False
+
+
+@dataclass
+class TunerConfig:
+    # set by hydra/sweeper=tuner for each trial it asks for; null in every other run
+    # keras-tuner's id of the trial (its oracle's state lives in <sweep>/tuner/)
+    trial: str | None = None
+    # Hyperband's bracket and round of the trial
+    bracket: int | None = None
+    round: int | None = None
 
 
 @dataclass
@@ -119,6 +134,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
+    tuner: TunerConfig = field(default_factory=TunerConfig)
 
 
 def register() -> None:
@@ -162,6 +178,12 @@ def validate(cfg: DictConfig) -> None:
            "a number in (0, 1)")
     _check(t.early_stopping_patience is None or t.early_stopping_patience >= 1,
            "train.early_stopping_patience", t.early_stopping_patience, "null or an integer >= 1")
+    _check(0 <= t.initial_epoch < t.epochs, "train.initial_epoch", t.initial_epoch,
+           f"an integer in [0, train.epochs={t.epochs})")
+    _check(t.initial_epoch == 0 or t.warm_start is not None, "train.initial_epoch",
+           t.initial_epoch, "0 without train.warm_start (nothing to continue from)")
+    _check(t.warm_start is None or bool(_SWEEP_NAME.match(str(t.warm_start))), "train.warm_start",
+           t.warm_start, "null or the id of a trial of this sweep (a folder name under trials/)")
     _check(0 < d.test_split < 1, "dataset.test_split", d.test_split, "a number in (0, 1)")
     _check(d.limit is None or d.limit >= 10, "dataset.limit", d.limit, "null or an integer >= 10")
     _one_of("sweep.mode", s.mode, MODES)

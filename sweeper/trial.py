@@ -128,7 +128,18 @@ class Trial:
             "epochs_trained": int((earlier or {}).get("epochs_trained", 0)),
             "timings": {}, "pid": os.getpid(), "host": socket.gethostname(),
             "versions": _versions(),
+            **self._search_fields(),
         }
+
+    def _search_fields(self) -> dict[str, Any]:
+        """Where a searched trial came from: keras-tuner's trial, and the trial it continues."""
+        fields: dict[str, Any] = {}
+        if self.cfg.tuner.trial is not None:
+            fields["tuner"] = {k: self.cfg.tuner[k] for k in ("trial", "bracket", "round")}
+        if self.cfg.train.warm_start is not None:
+            fields["warm_start"] = {"trial": str(self.cfg.train.warm_start),
+                                    "initial_epoch": int(self.cfg.train.initial_epoch)}
+        return fields
 
     def _fail(self, record: dict[str, Any], error: str) -> None:
         record.update(status=Status.FAILED.value, error=error)
@@ -149,7 +160,8 @@ class Trial:
         # A trial given several GPUs trains on all of them, as in the MirroredStrategy tutorial.
         strategy = tf.distribute.MirroredStrategy() if gpus > 1 else tf.distribute.get_strategy()
         history = self._history = record["history"]
-        if not history:  # a fresh start: an earlier, unfinished attempt's events would mislead
+        fresh = record["resumed_from_epoch"] is None
+        if fresh:  # an earlier, unfinished attempt's events and backup would mislead
             shutil.rmtree(self.tb_run, ignore_errors=True)
             shutil.rmtree(self.backup, ignore_errors=True)
         else:
@@ -167,6 +179,8 @@ class Trial:
 
         checkpoint = self.dir / CHECKPOINT
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        if fresh and t.warm_start is not None:
+            self._warm_start(model, record)
         progress = _progress(self, record)
         callbacks: list[keras.callbacks.Callback] = [
             _atomic_checkpoint(checkpoint, cfg.sweep.metric, cfg.sweep.mode,
@@ -186,8 +200,10 @@ class Trial:
                 monitor=cfg.sweep.metric, mode=cfg.sweep.mode,
                 patience=t.early_stopping_patience))
         tic = time.time()
+        # A resumed trial's initial epoch comes from its backup (BackupAndRestore sets it).
         model.fit(splits.x_train, splits.y_train, epochs=t.epochs, batch_size=t.batch_size,
-                  validation_data=(splits.x_val, splits.y_val), callbacks=callbacks, verbose=0)
+                  initial_epoch=t.initial_epoch, validation_data=(splits.x_val, splits.y_val),
+                  callbacks=callbacks, verbose=0)
         record["timings"]["fit_s"] = round(time.time() - tic, 3)
         if progress.nan_epoch is not None:
             raise TrialFailed(f"nan loss at epoch {progress.nan_epoch}")
@@ -207,6 +223,30 @@ class Trial:
         self._end_session(Status.COMPLETED)
         log.info("trial %s: %s=%.4f at epoch %d, test_accuracy=%.4f", self.id, cfg.sweep.metric,
                  best, best_epoch, scores["test_accuracy"])
+
+    def _warm_start(self, model: Any, record: dict[str, Any]) -> None:
+        """Continue from ``train.warm_start``'s trial, as Hyperband's survivors do: its best
+        weights, its best checkpoint as the best so far, and its first epochs as this trial's."""
+        t = self.cfg.train
+        parent = self.dir.parent / str(t.warm_start)
+        earlier = read_record(parent)
+        if earlier is None or earlier.get("status") != Status.COMPLETED.value:
+            raise TrialFailed(f"train.warm_start={t.warm_start}: no completed trial of sweep "
+                              f"{self.cfg.sweep.name} by that id")
+        inherited = list(earlier.get("history") or [])[:t.initial_epoch]
+        if len(inherited) < t.initial_epoch:
+            raise TrialFailed(f"train.warm_start={t.warm_start}: that trial trained "
+                              f"{len(inherited)} epochs, not train.initial_epoch={t.initial_epoch}")
+        model.load_weights(parent / CHECKPOINT)
+        mine = self.dir / CHECKPOINT
+        partial = mine.with_name(".partial.keras")
+        shutil.copyfile(parent / CHECKPOINT, partial)
+        os.replace(partial, mine)
+        record["history"].extend(inherited)
+        record["epochs_completed"] = len(inherited)
+        record["metrics"] = dict(inherited[-1]) if inherited else {}
+        log.info("trial %s: continues trial %s after epoch %d", self.id, t.warm_start,
+                 t.initial_epoch)
 
     def _log_scores(self, scores: dict[str, float], matrix: np.ndarray,
                     names: tuple[str, ...]) -> None:

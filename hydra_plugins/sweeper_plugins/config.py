@@ -33,3 +33,46 @@ class PoolLauncherConf:
 
 ConfigStore.instance().store(group="hydra/launcher", name="pool", node=PoolLauncherConf,
                              provider="sweeper")
+
+
+@dataclass
+class HyperbandConf:
+    # epochs of the longest-trained trials (keras-tuner's max_epochs)
+    max_epochs: int = 9
+    # each round keeps 1/factor of the trials and trains them factor times longer
+    factor: int = 3
+    # passes over the whole Hyperband schedule
+    iterations: int = 1
+
+
+@dataclass
+class BayesianConf:
+    # random trials before the Gaussian process takes over (null: 3 per dimension)
+    num_initial_points: int | None = None
+    # noise assumed in the objective
+    alpha: float = 1e-4
+    # exploration: higher explores more
+    beta: float = 2.6
+
+
+@dataclass
+class TunerSweeperConf:
+    _target_: str = "hydra_plugins.sweeper_plugins.tuner_sweeper.TunerSweeper"
+    # keras-tuner's oracle: random, bayesian, hyperband or grid
+    algorithm: str = "random"
+    # trials to run (null: 10 for random and bayesian; the whole grid; the Hyperband schedule)
+    max_trials: int | None = None
+    # seed of the oracle's sampling (0: a random seed)
+    seed: int = 1
+    # stop the search once more trials than this have failed
+    max_failures: int = 3
+    # trials asked for and launched together (null: the launcher's slots)
+    batch_size: int | None = None
+    hyperband: HyperbandConf = field(default_factory=HyperbandConf)
+    bayesian: BayesianConf = field(default_factory=BayesianConf)
+    # the search space in Hydra's sweep syntax (a preset's; the command line adds and overrides)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="tuner", node=TunerSweeperConf,
+                             provider="sweeper")
