@@ -316,7 +316,10 @@ def spec(config: DictConfig, settings: Settings, space: Space) -> dict[str, Any]
     return {"algorithm": s.algorithm, "seed": s.seed,
             "hyperband": s.hyperband if s.algorithm == "hyperband" else None,
             "objective": [str(config.sweep.metric), str(config.sweep.mode)],
-            "space": [asdict(p) for p in space.params], "fixed": sorted(space.fixed)}
+            "space": [asdict(p) for p in space.params],
+            # where outputs go and how the sweep is named do not change what a trial computes
+            "fixed": sorted(line for line in space.fixed
+                            if not line.lstrip("+~").startswith(("sweep.", "paths.")))}
 
 
 def check_earlier(config: DictConfig, settings: Settings, space: Space) -> bool:
@@ -501,16 +504,19 @@ def _bracket(oracle: Any, trial: Any) -> int:
 
 
 def keras_tuner() -> Any:
-    """keras-tuner, imported without TensorFlow's start-up chatter (it imports TensorFlow, though
-    the sweep process never runs an op or touches a GPU); workers keep their own log level."""
+    """keras-tuner, imported without TensorFlow's start-up chatter on the sweep's terminal (it
+    imports TensorFlow, though the sweep process never runs an op or touches a GPU). TensorFlow's
+    C++ start-up lines ignore its log level, so stderr is muted while the import runs."""
     if "keras_tuner" not in sys.modules:
-        before = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = before or "2"
+        sys.stderr.flush()
+        saved, muted = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        os.dup2(muted, 2)
         try:
             import keras_tuner  # noqa: F401
         finally:
-            if before is None:
-                del os.environ["TF_CPP_MIN_LOG_LEVEL"]
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(muted)
     return sys.modules["keras_tuner"]
 
 

@@ -234,7 +234,7 @@ def test_an_interrupted_search_resumes_where_it_stopped(tmp_path: Path) -> None:
     assert 2 <= len(before) < 4
     told = json.loads((sweep / "tuner" / "trials.json").read_text())
 
-    done = run_cli(*args, cwd=tmp_path)
+    done = run_cli("experiments/cut", module="sweeper.resume", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     after = {t["trial_id"]: t for t in records(sweep)}
     assert len(after) == 4 and {t["status"] for t in after.values()} == {"completed"}
@@ -258,3 +258,19 @@ def test_a_rerun_with_another_space_is_refused(
     assert done.returncode == 2
     assert "was searched with another space" in done.stderr
     assert sorted(p.name for p in (sweep / "trials").iterdir()) == before
+
+
+def test_the_same_command_with_more_trials_continues_the_search(
+        searches: dict[tuple[str, str], Path], tmp_path_factory: pytest.TempPathFactory) -> None:
+    cwd = run_search(searches, tmp_path_factory, "bayesian", "basic")
+    sweep = cwd / "experiments" / "bayesian"
+    before = {t["trial_id"]: t for t in records(sweep)}
+    args = [a.replace("max_trials=3", "max_trials=4") for a in ALGORITHMS["bayesian"]]
+    done = run_cli("-m", "hydra/sweeper=tuner", "hydra.sweeper.algorithm=bayesian",
+                   "hydra/launcher=basic", "sweep.name=bayesian", *args, cwd=cwd)
+    assert done.returncode == 0, done.stderr[-3000:]
+    after = {t["trial_id"]: t for t in records(sweep)}
+    assert len(after) == 4 and set(before) < set(after)
+    assert all(after[k]["finished_at"] == v["finished_at"] for k, v in before.items())
+    (new,) = set(after) - set(before)
+    assert after[new]["tuner"]["trial"] == "3"
