@@ -561,9 +561,12 @@ def _write_atomically(oracle: Any) -> None:
 
 
 def slots_of(launcher_cfg: DictConfig) -> int:
-    """How many trials the launcher runs at once: the pool's slots, 1 for Hydra's basic
-    launcher, else the launcher's own parallelism setting (n_jobs, array_parallelism)."""
+    """How many trials the launcher runs at once: the pool's slots, what a Ray cluster has room
+    for, 1 for Hydra's basic launcher, else the launcher's own parallelism setting (n_jobs,
+    array_parallelism)."""
     target = str(launcher_cfg.get("_target_", ""))
+    if target.endswith(".RayLauncher"):
+        return ray_slots(launcher_cfg)
     if target.endswith(".PoolLauncher"):
         from sweeper.devices import plan_slots
 
@@ -574,3 +577,19 @@ def slots_of(launcher_cfg: DictConfig) -> int:
         if isinstance(value, int) and value > 0:
             return value
     return 1
+
+
+def ray_slots(launcher_cfg: DictConfig) -> int:
+    """Trials the Ray cluster of ``hydra/launcher=ray`` runs at once: its resources divided by
+    what one trial asks for (``hydra.launcher.ray.remote``). Connects to the cluster the
+    launcher will use, as the launcher itself does."""
+    import ray
+    from hydra_plugins.hydra_ray_launcher._launcher_util import start_ray
+
+    start_ray(launcher_cfg.ray.init)
+    have = ray.cluster_resources()
+    remote: Any = OmegaConf.to_container(launcher_cfg.ray.remote, resolve=True) or {}
+    need = {"CPU": remote.get("num_cpus", 1), "GPU": remote.get("num_gpus", 0),
+            **(remote.get("resources") or {})}
+    fits = [int(have.get(name, 0) // amount) for name, amount in need.items() if amount]
+    return max(1, min(fits)) if fits else 1
