@@ -30,7 +30,7 @@ def cli(argv: list[str] | None = None) -> None:
 
     if argv is not None:  # Hydra reads its arguments from sys.argv
         sys.argv = [sys.argv[0], *argv]
-    preflight.check(sys.argv[1:])
+    sys.argv = [sys.argv[0], *preflight.check(sys.argv[1:])]
     try:
         main()
     except KeyboardInterrupt:

@@ -27,6 +27,8 @@ from sweeper.record import config_difference, config_yaml
 from sweeper.schema import CONFIG_DIR, CONFIG_NAME
 
 EXIT_BAD_INPUT = 2
+# Launchers whose trials start in another working directory (a Ray worker's, a SLURM job's).
+REMOTE_LAUNCHERS = (".RayLauncher", ".SlurmLauncher")
 
 
 def fail(message: str, status: int = EXIT_BAD_INPUT) -> NoReturn:
@@ -35,26 +37,43 @@ def fail(message: str, status: int = EXIT_BAD_INPUT) -> NoReturn:
     sys.exit(status)
 
 
-def check(argv: list[str]) -> None:
-    """Exit with one clear line if any trial ``argv`` describes could not run."""
+def check(argv: list[str]) -> list[str]:
+    """Exit with one clear line if any trial ``argv`` describes could not run; else the
+    arguments to run with (``argv``, with output paths made absolute for remote launchers)."""
     args = get_args_parser().parse_args(argv)
     if args.help or args.hydra_help or args.cfg or args.info or args.shell_completion:
-        return  # Hydra's informational modes run nothing
+        return argv  # Hydra's informational modes run nothing
     config_dir = str(Path(args.config_dir).resolve()) if args.config_dir else CONFIG_DIR
+    remote: list[bool] = []
     try:
         for cfg in trial_configs(args.overrides, args.multirun, config_dir,
-                                 args.config_name or CONFIG_NAME):
+                                 args.config_name or CONFIG_NAME, remote):
             schema.validate(cfg)
             data.check(cfg.dataset, cfg.train)
     except (schema.ConfigError, data.DatasetError, DeviceError, search.SearchError) as e:
         fail(str(e))
     except Exception as e:  # Hydra and OmegaConf errors, reduced to their essence
         fail(one_line(e))
+    return absolute_paths(argv, args.overrides) if any(remote) else argv
+
+
+def absolute_paths(argv: list[str], overrides: list[str]) -> list[str]:
+    """``argv`` with ``paths.experiments`` and ``paths.logs`` absolute. Trials run by a remote
+    launcher (Ray, SLURM) start in another working directory: a relative path would put their
+    records where the sweep never looks."""
+    given = {o.split("=", 1)[0]: o for o in overrides if o.startswith(("paths.experiments=",
+                                                                           "paths.logs="))}
+    out = [a for a in argv if a not in given.values()]
+    for key, default in (("paths.experiments", "experiments"), ("paths.logs", "logs")):
+        value = given[key].split("=", 1)[1] if key in given else default
+        out.append(f"{key}={Path(value).expanduser().absolute()}")
+    return out
 
 
 def trial_configs(overrides: list[str], multirun: bool, config_dir: str,
-                  config_name: str) -> Iterator[DictConfig]:
-    """Compose the configuration of every trial the command line describes."""
+                  config_name: str, remote: list[bool] | None = None) -> Iterator[DictConfig]:
+    """Compose the configuration of every trial the command line describes; ``remote`` gets
+    True when the launcher runs trials away from this directory."""
     parser = OverridesParser.create()
     try:
         parsed = parser.parse_overrides(overrides)
@@ -70,6 +89,8 @@ def trial_configs(overrides: list[str], multirun: bool, config_dir: str,
             raise ValueError(f"{swept[0].input_line}: a list of values needs -m (a sweep)")
         if multirun:
             check_launcher(base.hydra.launcher)
+            if remote is not None:
+                remote.append(str(base.hydra.launcher._target_).endswith(REMOTE_LAUNCHERS))
         for job in job_overrides(base, overrides, multirun, parser, config_dir):
             cfg = compose(config_name, overrides=job, return_hydra_config=True)
             check_earlier_run(cfg, multirun)
@@ -124,7 +145,8 @@ def check_group_options(parsed: list[Override], config_dir: Path) -> None:
     """Reject an option that a config group does not have, naming the options it has."""
     for o in parsed:
         group = config_dir / o.key_or_group
-        if o.package is not None or not group.is_dir():
+        # hydra/... groups also hold Hydra's and its plugins' options: Hydra checks those
+        if o.package is not None or o.key_or_group.startswith("hydra/") or not group.is_dir():
             continue
         options = sorted(p.stem for p in group.glob("*.yaml"))
         if o.is_sweep_override() and not o.is_discrete_sweep():

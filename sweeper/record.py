@@ -6,6 +6,8 @@ import hashlib
 import json
 import os
 import re
+import socket
+import sys
 import tempfile
 from datetime import datetime, timezone
 from enum import Enum
@@ -46,6 +48,14 @@ def trial_id(override_dirname: str) -> str:
     readable = re.sub(r"[^A-Za-z0-9.=_-]+", "_", readable.replace(",", "_"))[:80]
     digest = hashlib.sha1(override_dirname.encode()).hexdigest()[:8]
     return f"{readable.strip('_')}-{digest}"
+
+
+def node_name() -> str:
+    """The machine a trial runs on: the Ray node id inside a Ray worker, else the host name."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        return str(ray.get_runtime_context().get_node_id())
+    return socket.gethostname()
 
 
 def now_iso() -> str:

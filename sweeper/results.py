@@ -19,7 +19,8 @@ from sweeper.record import RECORD, Status, write_atomic
 LEADERBOARD_CSV = "leaderboard.csv"
 LEADERBOARD_MD = "leaderboard.md"
 FIRST = ["rank", "trial_id", "status", "objective"]
-LAST = ["best_epoch", "epochs", "continues", "continued_in", "duration_s", "device", "error"]
+LAST = ["best_epoch", "epochs", "continues", "continued_in", "duration_s", "device", "node",
+        "error"]
 # Ties on the ranking metric go to the lower validation loss, then the shorter trial.
 TIE_BREAKERS = ("val_loss", "duration_s")
 
@@ -82,7 +83,7 @@ def _row(record: Any, folder: str) -> dict[str, Any]:
     row.update(best_epoch=_number(record.get("best_epoch"), int),
                epochs=_number(record.get("epochs_completed"), int),
                duration_s=_number(record.get("duration_s")), device=record.get("device"),
-               error=record.get("error"))
+               node=record.get("node") or record.get("host"), error=record.get("error"))
     warm_start = record.get("warm_start") or {}
     if warm_start.get("trial"):  # a Hyperband survivor: it continues that trial's training
         row["continues"] = str(warm_start["trial"])
@@ -90,8 +91,8 @@ def _row(record: Any, folder: str) -> dict[str, Any]:
 
 
 _COUNTS = ("best_epoch", "epochs")
-_NOT_FLOAT = ("trial_id", "status", "objective_name", "objective_mode", "device", "error",
-              "continues", *_COUNTS)
+_NOT_FLOAT = ("trial_id", "status", "objective_name", "objective_mode", "device", "node",
+              "error", "continues", *_COUNTS)
 
 
 def _number(value: Any, kind: type = float) -> Any:

@@ -27,6 +27,7 @@ from sweeper.record import (
     Status,
     config_difference,
     config_yaml,
+    node_name,
     now_iso,
     read_record,
     write_atomic,
@@ -127,6 +128,7 @@ class Trial:
             "attempts": int((earlier or {}).get("attempts", 0)) + 1,
             "epochs_trained": int((earlier or {}).get("epochs_trained", 0)),
             "timings": {}, "pid": os.getpid(), "host": socket.gethostname(),
+            "node": node_name(),
             "versions": _versions(),
             **self._search_fields(),
         }
