@@ -12,11 +12,10 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-from tensorboard.plugins.hparams import plugin_data_pb2
 
 from sweeper import search
 from tests.conftest import records, run_cli
+from tests.test_sweep_hparams import STATUSES, post, tensorboard
 
 GROUPS = ("model", "optimizer", "dataset", "train", "search")
 TINY = ("dataset.limit=200", "train.epochs=1")
@@ -187,22 +186,25 @@ def test_hyperband_survivors_continue_from_their_parents(
     assert board["rank"].notna().sum() == len(trials) - 1
 
 
-def test_hparams_domains_come_from_the_search_space(
+def test_hparams_dashboard_shows_the_search_space(
         searches: dict[tuple[str, str], Path], tmp_path_factory: pytest.TempPathFactory) -> None:
     cwd = run_search(searches, tmp_path_factory, "hyperband", "pool")
-    (path,) = (cwd / "logs" / "hyperband").glob("*.hparams")
-    infos = {}
-    for event in EventFileLoader(str(path)).Load():
-        for value in event.summary.value:
-            data = plugin_data_pb2.HParamsPluginData.FromString(
-                value.metadata.plugin_data.content)
-            infos = {i.name: i for i in data.experiment.hparam_infos}
-    dropout = infos["model.dropout"]
-    assert dropout.WhichOneof("domain") == "domain_interval"
-    assert (dropout.domain_interval.min_value, dropout.domain_interval.max_value) == (0.0, 0.5)
-    assert list(infos["model.units"].domain_discrete) == [8, 16, 24, 32]
-    assert list(infos["optimizer"].domain_discrete) == ["adam", "sgd"]
-    assert list(infos["train.epochs"].domain_discrete) == [1, 3]
+    trials = records(cwd / "experiments" / "hyperband")
+    with tensorboard(cwd / "logs" / "hyperband") as url:  # TensorBoard itself reads them
+        api = f"{url}/data/plugin/hparams"
+        infos = {h["name"]: h for h in post(f"{api}/experiment",
+                                            {"experimentName": ""})["hparamInfos"]}
+        groups = post(f"{api}/session_groups", {
+            "experimentName": "", "allowedStatuses": STATUSES, "colParams": [],
+            "startIndex": 0, "sliceSize": 100})["sessionGroups"]
+    assert infos["model.dropout"]["domainInterval"] == {"minValue": 0.0, "maxValue": 0.5}
+    assert infos["model.units"]["domainDiscrete"] == [8, 16, 24, 32]
+    assert infos["optimizer"]["domainDiscrete"] == ["adam", "sgd"]
+    assert infos["train.epochs"]["domainDiscrete"] == [1, 3]  # Hyperband's epochs
+    assert {g["name"] for g in groups} == {t["trial_id"] for t in trials}
+    for group in groups:
+        assert 0.0 <= group["hparams"]["model.dropout"] <= 0.5
+        assert group["sessions"][0]["status"] == "STATUS_SUCCESS"
 
 
 def test_failures_beyond_max_failures_stop_the_search(tmp_path: Path) -> None:
