@@ -15,16 +15,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from local_ray import ENV, LocalRay  # noqa: E402
 from pool_benchmark import SEED, timed, trial_work  # noqa: E402
-
-RAY = str(Path(sys.executable).parent / "ray")
-RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
 def seed_sweep(work: Path, name: str, extra: list[str]) -> tuple[float, float, float]:
@@ -37,19 +34,11 @@ def seed_sweep(work: Path, name: str, extra: list[str]) -> tuple[float, float, f
 
 def on_ray(work: Path, name: str, cpus: int) -> tuple[float, float, float]:
     """The seed sweep on a fresh local Ray cluster of ``cpus`` CPUs (its start not timed)."""
-    env = {**os.environ, **RAY_ENV}
-    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
-    port = 6400 + cpus
-    subprocess.run([RAY, "start", "--head", f"--port={port}", f"--num-cpus={cpus}",
-                    "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats",
-                    f"--temp-dir={temp}"], env=env, check=True, capture_output=True)
-    os.environ.update(RAY_ENV)
-    try:
+    os.environ.update(ENV)
+    with LocalRay(nodes=1, cpus=cpus) as address:
         return seed_sweep(work, name, [
-            "hydra/launcher=ray_cluster", f"hydra.launcher.ray.init.address=127.0.0.1:{port}",
+            "hydra/launcher=ray_cluster", f"hydra.launcher.ray.init.address={address}",
             "hydra.launcher.ray.remote.num_gpus=0"])
-    finally:
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True)
 
 
 def main() -> None:

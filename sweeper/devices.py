@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class DeviceError(ValueError):
@@ -106,3 +109,64 @@ def cpu_slots(workers: int | None) -> list[Slot]:
     env = {"CUDA_VISIBLE_DEVICES": "-1", "OMP_NUM_THREADS": str(threads),
            "TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": "1"}
     return [Slot(i, (), 0, threads, dict(env)) for i in range(count)]
+
+
+def ray_room(launcher_cfg: Any) -> tuple[int, dict[str, float]]:
+    """How many trials the Ray cluster of ``hydra/launcher=ray`` runs at once, and what one
+    trial asks for (``hydra.launcher.ray.remote``). A trial's resources must all be on one node,
+    so the room is counted node by node. Starts or joins the cluster as the launcher does (the
+    launcher then reuses the connection); a ``HOST:PORT`` nobody answers on is refused at once,
+    where Ray would keep retrying."""
+    address = launcher_cfg.ray.init.get("address") or os.environ.get("RAY_ADDRESS")
+    if address and ":" in str(address) and "://" not in str(address):
+        host, port = str(address).rsplit(":", 1)
+        try:
+            socket.create_connection((host, int(port)), timeout=10).close()
+        except (OSError, ValueError) as e:
+            why = getattr(e, "strerror", None) or e
+            raise DeviceError(f"hydra.launcher.ray.init.address={address}: no Ray cluster "
+                              f"answers there ({why}); start one with `ray start --head "
+                              f"--port={port}` or give its head's HOST:PORT") from e
+    import ray
+    from hydra_plugins.hydra_ray_launcher._launcher_util import start_ray
+    from omegaconf import OmegaConf
+
+    start_ray(launcher_cfg.ray.init)
+    remote: Any = OmegaConf.to_container(launcher_cfg.ray.remote, resolve=True) or {}
+    asks = {"CPU": remote.get("num_cpus", 1), "GPU": remote.get("num_gpus", 0),
+            **(remote.get("resources") or {})}
+    need = {name: float(amount) for name, amount in asks.items() if amount}
+    room = 0
+    for node in ray.nodes():
+        if node.get("Alive"):
+            have = node.get("Resources", {})
+            room += min((int(have.get(k, 0) // v) for k, v in need.items()), default=1)
+    return room, need
+
+
+def check_ray_room(launcher_cfg: Any) -> int:
+    """The Ray cluster's room for trials; a cluster started here with no room for one trial is
+    refused (it cannot grow), a running one only warned about (its autoscaler may add nodes)."""
+    room, need = ray_room(launcher_cfg)
+    if room:
+        return room
+    import ray
+
+    most: dict[str, float] = {}
+    for node in ray.nodes():
+        if node.get("Alive"):
+            for k in need:
+                most[k] = max(most.get(k, 0.0), node.get("Resources", {}).get(k, 0.0))
+    short = [k for k in need if most.get(k, 0.0) < need[k]]
+    address = launcher_cfg.ray.init.get("address") or os.environ.get("RAY_ADDRESS")
+    where = f"the Ray cluster at {address}" if address else "the local Ray cluster started here"
+    message = (f"no node of {where} has room for one trial: a trial asks for "
+               + ", ".join(f"{need[k]:g} {k}" for k in need) + "; its nodes have at most "
+               + ", ".join(f"{most.get(k, 0.0):g} {k}" for k in short))
+    if "GPU" in short and not most.get("GPU"):
+        message += " (no GPU: set hydra.launcher.ray.remote.num_gpus=0)"
+    if not address:
+        raise DeviceError(message)
+    print(f"sweeper: warning: {message}; the trials wait until such a node joins",
+          file=sys.stderr)
+    return room

@@ -21,7 +21,7 @@ from hydra.errors import OverrideParseException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from sweeper import data, schema, search
-from sweeper.devices import DeviceError, plan_slots
+from sweeper.devices import DeviceError, check_ray_room, plan_slots
 from sweeper.overrides import sweep_arguments
 from sweeper.record import config_difference, config_yaml
 from sweeper.schema import CONFIG_DIR, CONFIG_NAME
@@ -135,7 +135,10 @@ def check_earlier_run(cfg: DictConfig, multirun: bool) -> None:
 
 
 def check_launcher(launcher: DictConfig) -> None:
-    """The pool launcher's devices must exist before a sweep is planned on them."""
+    """The pool launcher's devices must exist before a sweep is planned on them; a Ray cluster
+    must answer, and have room for a trial."""
+    if str(launcher.get("_target_", "")).endswith(".RayLauncher"):
+        check_ray_room(launcher)
     if str(launcher.get("_target_", "")).endswith(".PoolLauncher"):
         plan_slots(launcher.devices, launcher.trials_per_device, launcher.devices_per_trial,
                    launcher.workers)

@@ -566,7 +566,9 @@ def slots_of(launcher_cfg: DictConfig) -> int:
     array_parallelism)."""
     target = str(launcher_cfg.get("_target_", ""))
     if target.endswith(".RayLauncher"):
-        return ray_slots(launcher_cfg)
+        from sweeper.devices import ray_room
+
+        return max(1, ray_room(launcher_cfg)[0])
     if target.endswith(".PoolLauncher"):
         from sweeper.devices import plan_slots
 
@@ -577,19 +579,3 @@ def slots_of(launcher_cfg: DictConfig) -> int:
         if isinstance(value, int) and value > 0:
             return value
     return 1
-
-
-def ray_slots(launcher_cfg: DictConfig) -> int:
-    """Trials the Ray cluster of ``hydra/launcher=ray`` runs at once: its resources divided by
-    what one trial asks for (``hydra.launcher.ray.remote``). Connects to the cluster the
-    launcher will use, as the launcher itself does."""
-    import ray
-    from hydra_plugins.hydra_ray_launcher._launcher_util import start_ray
-
-    start_ray(launcher_cfg.ray.init)
-    have = ray.cluster_resources()
-    remote: Any = OmegaConf.to_container(launcher_cfg.ray.remote, resolve=True) or {}
-    need = {"CPU": remote.get("num_cpus", 1), "GPU": remote.get("num_gpus", 0),
-            **(remote.get("resources") or {})}
-    fits = [int(have.get(name, 0) // amount) for name, amount in need.items() if amount]
-    return max(1, min(fits)) if fits else 1

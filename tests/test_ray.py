@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,60 +21,25 @@ from tests.conftest import records, run_cli
 pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]')")
 pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="hydra-ray-launcher is missing")
 
-RAY = str(Path(sys.executable).parent / "ray")
-# A cluster of our own: no token from an earlier local Ray in ~/.ray, no usage reporting.
-ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-NODE = ["--num-cpus=1", '--resources={"trial_slot": 1}', "--object-store-memory=100000000",
-        "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def ray_processes(marker: str) -> list[int]:
-    """Processes whose command line names ``marker`` (the cluster's session folder)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and marker in (proc / "cmdline").read_bytes().decode(
-                    errors="replace"):
-                found.append(int(proc.name))
-        except OSError:
-            continue
-    return found
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from local_ray import ENV, RAY, LocalRay, free_port, session_members  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[tuple[str, set[str]]]:
-    """A Ray head and a second node on 127.0.0.1: their address and node ids. Stopped after the
-    module's tests, whatever they did."""
-    env = {**os.environ, **ENV}
-    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths are limited
-    address = f"127.0.0.1:{free_port()}"
-    try:
-        subprocess.run([RAY, "start", "--head", f"--port={address.split(':')[1]}",
-                        "--include-dashboard=false", f"--temp-dir={temp}", *NODE],
-                       env=env, check=True, capture_output=True, timeout=120)
-        subprocess.run([RAY, "start", f"--address={address}", *NODE],
-                       env=env, check=True, capture_output=True, timeout=120)
+    """A Ray head and a second node on 127.0.0.1, 1 CPU and one ``trial_slot`` each: their
+    address and node ids. Stopped after the module's tests, whatever they did; only this
+    cluster's processes are stopped."""
+    ray = LocalRay(nodes=2, cpus=1, node_args=('--resources={"trial_slot": 1}',))
+    with ray as address:
         alive = (f"import json, ray; ray.init(address={address!r}, logging_level='ERROR'); "
                  "print(json.dumps([n['NodeID'] for n in ray.nodes() if n['Alive']]))")
-        listed = subprocess.run([sys.executable, "-c", alive], env=env, check=True,
+        listed = subprocess.run([sys.executable, "-c", alive], env=ray.env, check=True,
                                 capture_output=True, text=True, timeout=120)
         nodes = set(json.loads(listed.stdout.strip().splitlines()[-1]))
         assert len(nodes) == 2
         yield address, nodes
-    finally:
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
-        deadline = time.time() + 30
-        while ray_processes(temp) and time.time() < deadline:
-            time.sleep(0.5)
-        left = ray_processes(temp)
-        subprocess.run(["rm", "-rf", temp], check=False)
-        assert not left, f"Ray processes left running: {left}"
+    assert not ray.left, f"Ray processes left running: {ray.left}"
 
 
 def sweep(address: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -85,6 +47,19 @@ def sweep(address: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
                    "hydra.launcher.ray.remote.num_gpus=0",
                    "+hydra.launcher.ray.remote.resources={trial_slot:1}", *args,
                    cwd=cwd, env=ENV, timeout=400)
+
+
+def test_stopping_a_test_cluster_leaves_other_ray_clusters_running(
+        cluster: tuple[str, set[str]]) -> None:
+    address, nodes = cluster
+    other = LocalRay()
+    with other as other_address:
+        assert other_address != address
+    assert not other.left and not session_members(other.sessions)
+    status = subprocess.run([RAY, "status", f"--address={address}"], env={**os.environ, **ENV},
+                            capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert status.stdout.count("node_") >= len(nodes)  # both nodes still up
 
 
 def test_a_sweep_uses_both_nodes_and_ends_as_a_local_one(cluster: tuple[str, set[str]],
@@ -124,3 +99,52 @@ def test_the_tuner_sweeper_fills_the_cluster(cluster: tuple[str, set[str]],
     trials = records(tmp_path / "experiments" / "tuned")
     assert len(trials) == 4 and {t["status"] for t in trials} == {"completed"}
     assert {t["node"] for t in trials} == nodes
+
+
+
+
+def test_an_address_where_no_cluster_answers_is_refused_at_once(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    done = run_cli("-m", "hydra/launcher=ray_cluster",
+                   f"hydra.launcher.ray.init.address=127.0.0.1:{port}", "optimizer=adam,sgd",
+                   cwd=tmp_path, env=ENV, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"sweeper: error: hydra.launcher.ray.init.address=127.0.0.1:{port}: no Ray cluster "
+        f"answers there (Connection refused); start one with `ray start --head --port={port}` "
+        "or give its head's HOST:PORT"]
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_a_local_cluster_without_a_gpu_is_refused_before_any_trial(tmp_path: Path) -> None:
+    # The preset asks for one GPU per trial; a local cluster of a GPU-less machine has none.
+    done = run_cli("-m", "hydra/launcher=ray_cluster", "+hydra.launcher.ray.init.num_gpus=0",
+                   "+hydra.launcher.ray.init.include_dashboard=false", "optimizer=adam,sgd",
+                   cwd=tmp_path, env=ENV, timeout=120)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.strip().splitlines()[-1] == (
+        "sweeper: error: no node of the local Ray cluster started here has room for one trial: "
+        "a trial asks for 1 CPU, 1 GPU; its nodes have at most 0 GPU "
+        "(no GPU: set hydra.launcher.ray.remote.num_gpus=0)")
+    assert not (tmp_path / "experiments").exists()
+
+
+def test_room_on_a_running_cluster_is_counted_node_by_node(cluster: tuple[str, set[str]]) -> None:
+    address, _ = cluster
+    probe = ("import sys; from omegaconf import OmegaConf; "
+             "from sweeper.devices import check_ray_room; "
+             f"cfg = OmegaConf.create({{'ray': {{'init': {{'address': {address!r}}}, "
+             "'remote': {'num_gpus': 0, 'resources': {'trial_slot': int(sys.argv[1])}}}}); "
+             "print('room', check_ray_room(cfg))")
+    rooms = {}
+    for slots in (1, 2):
+        done = subprocess.run([sys.executable, "-c", probe, str(slots)], capture_output=True,
+                              text=True, timeout=120, env={**os.environ, **ENV})
+        assert done.returncode == 0, done.stderr[-3000:]
+        rooms[slots] = (done.stdout.split("room ")[-1].strip(), done.stderr)
+    assert rooms[1][0] == "2"  # one trial on each node
+    # Two slots are in the cluster, but on no single node: the trials would wait, so say so.
+    assert rooms[2][0] == "0"
+    assert (f"sweeper: warning: no node of the Ray cluster at {address} has room for one trial: "
+            "a trial asks for 1 CPU, 2 trial_slot; its nodes have at most 1 trial_slot; the "
+            "trials wait until such a node joins") in rooms[2][1]
