@@ -16,6 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+# Hydra's Ray launcher and sweeper's preset of it (hydra/launcher=ray, ray_cluster).
+RAY_LAUNCHERS = (".RayLauncher", ".RayClusterLauncher")
+
 
 class DeviceError(ValueError):
     """The requested devices cannot be had; the message is one line."""
@@ -111,13 +114,13 @@ def cpu_slots(workers: int | None) -> list[Slot]:
     return [Slot(i, (), 0, threads, dict(env)) for i in range(count)]
 
 
-def ray_room(launcher_cfg: Any) -> tuple[int, dict[str, float]]:
+def ray_room(ray_cfg: Any) -> tuple[int, dict[str, float]]:
     """How many trials the Ray cluster of ``hydra/launcher=ray`` runs at once, and what one
-    trial asks for (``hydra.launcher.ray.remote``). A trial's resources must all be on one node,
-    so the room is counted node by node. Starts or joins the cluster as the launcher does (the
-    launcher then reuses the connection); a ``HOST:PORT`` nobody answers on is refused at once,
-    where Ray would keep retrying."""
-    address = launcher_cfg.ray.init.get("address") or os.environ.get("RAY_ADDRESS")
+    trial asks for; ``ray_cfg`` is ``hydra.launcher.ray`` (``init`` and ``remote``). A trial's
+    resources must all be on one node, so the room is counted node by node. Starts or joins the
+    cluster as the launcher does (the launcher then reuses the connection); a ``HOST:PORT``
+    nobody answers on is refused at once, where Ray would keep retrying."""
+    address = ray_cfg.init.get("address") or os.environ.get("RAY_ADDRESS")
     if address and ":" in str(address) and "://" not in str(address):
         host, port = str(address).rsplit(":", 1)
         try:
@@ -131,8 +134,8 @@ def ray_room(launcher_cfg: Any) -> tuple[int, dict[str, float]]:
     from hydra_plugins.hydra_ray_launcher._launcher_util import start_ray
     from omegaconf import OmegaConf
 
-    start_ray(launcher_cfg.ray.init)
-    remote: Any = OmegaConf.to_container(launcher_cfg.ray.remote, resolve=True) or {}
+    start_ray(ray_cfg.init)
+    remote: Any = OmegaConf.to_container(ray_cfg.remote, resolve=True) or {}
     asks = {"CPU": remote.get("num_cpus", 1), "GPU": remote.get("num_gpus", 0),
             **(remote.get("resources") or {})}
     need = {name: float(amount) for name, amount in asks.items() if amount}
@@ -144,10 +147,10 @@ def ray_room(launcher_cfg: Any) -> tuple[int, dict[str, float]]:
     return room, need
 
 
-def check_ray_room(launcher_cfg: Any) -> int:
+def check_ray_room(ray_cfg: Any) -> int:
     """The Ray cluster's room for trials; a cluster started here with no room for one trial is
     refused (it cannot grow), a running one only warned about (its autoscaler may add nodes)."""
-    room, need = ray_room(launcher_cfg)
+    room, need = ray_room(ray_cfg)
     if room:
         return room
     import ray
@@ -158,7 +161,7 @@ def check_ray_room(launcher_cfg: Any) -> int:
             for k in need:
                 most[k] = max(most.get(k, 0.0), node.get("Resources", {}).get(k, 0.0))
     short = [k for k in need if most.get(k, 0.0) < need[k]]
-    address = launcher_cfg.ray.init.get("address") or os.environ.get("RAY_ADDRESS")
+    address = ray_cfg.init.get("address") or os.environ.get("RAY_ADDRESS")
     where = f"the Ray cluster at {address}" if address else "the local Ray cluster started here"
     message = (f"no node of {where} has room for one trial: a trial asks for "
                + ", ".join(f"{need[k]:g} {k}" for k in need) + "; its nodes have at most "

@@ -21,14 +21,14 @@ from hydra.errors import OverrideParseException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from sweeper import data, schema, search
-from sweeper.devices import DeviceError, check_ray_room, plan_slots
+from sweeper.devices import RAY_LAUNCHERS, DeviceError, check_ray_room, plan_slots
 from sweeper.overrides import sweep_arguments
 from sweeper.record import config_difference, config_yaml
 from sweeper.schema import CONFIG_DIR, CONFIG_NAME
 
 EXIT_BAD_INPUT = 2
 # Launchers whose trials start in another working directory (a Ray worker's, a SLURM job's).
-REMOTE_LAUNCHERS = (".RayLauncher", ".SlurmLauncher")
+REMOTE_LAUNCHERS = (*RAY_LAUNCHERS, ".SlurmLauncher")
 
 
 def fail(message: str, status: int = EXIT_BAD_INPUT) -> NoReturn:
@@ -137,8 +137,8 @@ def check_earlier_run(cfg: DictConfig, multirun: bool) -> None:
 def check_launcher(launcher: DictConfig) -> None:
     """The pool launcher's devices must exist before a sweep is planned on them; a Ray cluster
     must answer, and have room for a trial."""
-    if str(launcher.get("_target_", "")).endswith(".RayLauncher"):
-        check_ray_room(launcher)
+    if str(launcher.get("_target_", "")).endswith(RAY_LAUNCHERS):
+        check_ray_room(launcher.ray)
     if str(launcher.get("_target_", "")).endswith(".PoolLauncher"):
         plan_slots(launcher.devices, launcher.trials_per_device, launcher.devices_per_trial,
                    launcher.workers)

@@ -564,11 +564,11 @@ def slots_of(launcher_cfg: DictConfig) -> int:
     """How many trials the launcher runs at once: the pool's slots, what a Ray cluster has room
     for, 1 for Hydra's basic launcher, else the launcher's own parallelism setting (n_jobs,
     array_parallelism)."""
-    target = str(launcher_cfg.get("_target_", ""))
-    if target.endswith(".RayLauncher"):
-        from sweeper.devices import ray_room
+    from sweeper.devices import RAY_LAUNCHERS, ray_room
 
-        return max(1, ray_room(launcher_cfg)[0])
+    target = str(launcher_cfg.get("_target_", ""))
+    if target.endswith(RAY_LAUNCHERS):
+        return max(1, ray_room(launcher_cfg.ray)[0])
     if target.endswith(".PoolLauncher"):
         from sweeper.devices import plan_slots
 

@@ -21,7 +21,10 @@ from tests.conftest import records, run_cli
 pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]')")
 pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="hydra-ray-launcher is missing")
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+ROOT = Path(__file__).resolve().parent.parent
+PROBE = ROOT / "tests" / "apps" / "probe_app.py"
+CONF = ROOT / "conf"
+sys.path.insert(0, str(ROOT / "benchmarks"))
 from local_ray import ENV, RAY, LocalRay, free_port, session_members  # noqa: E402
 
 
@@ -133,8 +136,8 @@ def test_room_on_a_running_cluster_is_counted_node_by_node(cluster: tuple[str, s
     address, _ = cluster
     probe = ("import sys; from omegaconf import OmegaConf; "
              "from sweeper.devices import check_ray_room; "
-             f"cfg = OmegaConf.create({{'ray': {{'init': {{'address': {address!r}}}, "
-             "'remote': {'num_gpus': 0, 'resources': {'trial_slot': int(sys.argv[1])}}}}); "
+             f"cfg = OmegaConf.create({{'init': {{'address': {address!r}}}, "
+             "'remote': {'num_gpus': 0, 'resources': {'trial_slot': int(sys.argv[1])}}}); "
              "print('room', check_ray_room(cfg))")
     rooms = {}
     for slots in (1, 2):
@@ -148,3 +151,26 @@ def test_room_on_a_running_cluster_is_counted_node_by_node(cluster: tuple[str, s
     assert (f"sweeper: warning: no node of the Ray cluster at {address} has room for one trial: "
             "a trial asks for 1 CPU, 2 trial_slot; its nodes have at most 1 trial_slot; the "
             "trials wait until such a node joins") in rooms[2][1]
+
+
+def test_a_trial_whose_worker_dies_fails_alone_and_the_sweep_goes_on(
+        cluster: tuple[str, set[str]], tmp_path: Path) -> None:
+    address, _ = cluster
+    sweep_dir = tmp_path / "sweep"
+    done = subprocess.run(
+        [sys.executable, str(PROBE), "-m", f"--config-dir={CONF}", "hydra/launcher=ray_cluster",
+         f"hydra.launcher.ray.init.address={address}", "hydra.launcher.ray.remote.num_gpus=0",
+         "+hydra.launcher.ray.remote.max_retries=0", f"hydra.sweep.dir={sweep_dir}",
+         "+die_once=true,false"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env={**os.environ, **ENV})
+    assert done.returncode == 0, done.stderr[-3000:]
+    outcome = {}
+    for trial in sweep_dir.iterdir():
+        if (trial / "trial.json").exists():
+            record = json.loads((trial / "trial.json").read_text())
+            outcome[trial.name] = (record["status"], record.get("error"),
+                                   (trial / "probe.json").exists())
+    assert sorted(outcome.values()) == [("completed", None, True),
+                                        ("failed", "worker died: WorkerCrashedError", False)]
+    log = done.stdout + done.stderr
+    assert "trial #0 failed" in log and "trial #1 completed" in log, log[-3000:]
