@@ -189,7 +189,7 @@ class Pool:
         elif kind == "done" and worker.job is not None:
             ret: JobReturn = cloudpickle.loads(message[2])
             results[worker.job.idx] = ret
-            board.finished(worker.job.idx, _outcome(ret))
+            board.finished(worker.job.idx, outcome(ret))
             worker.job = None
             worker.jobs_run += 1
             if not self.reuse:
@@ -211,18 +211,18 @@ class Pool:
                     raise WorkerDied(f"{cause} while starting; see {worker.log_path}")
             return
         will_retry = job.attempts <= self.max_retries
-        _record_death(job, cause, will_retry)
+        record_death(job, cause, will_retry)
         log.warning("trial #%d on %s: %s (attempt %d of %d)", job.idx, worker.slot.name, cause,
                     job.attempts, self.max_retries + 1)
         if will_retry:
             board.retrying(job.idx, cause)
             pending.appendleft(job)
         else:
-            results[job.idx] = _died_return(job, cause)
+            results[job.idx] = died_return(job, cause)
             board.finished(job.idx, ("failed", cause))
 
 
-def _outcome(ret: JobReturn) -> tuple[str, Any]:
+def outcome(ret: JobReturn) -> tuple[str, Any]:
     if ret.status == JobStatus.FAILED:
         return "failed", str(ret._return_value)
     value = ret._return_value
@@ -231,7 +231,7 @@ def _outcome(ret: JobReturn) -> tuple[str, Any]:
     return "completed", value
 
 
-def _record_death(job: Job, cause: str, will_retry: bool) -> None:
+def record_death(job: Job, cause: str, will_retry: bool) -> None:
     """Mark the trial's record failed with the cause, when the trial got as far as writing one.
 
     ``retry_pending`` tells a later run of the sweep that this failure is the worker's, with a
@@ -248,7 +248,7 @@ def _record_death(job: Job, cause: str, will_retry: bool) -> None:
     write_json(trial_dir / RECORD, record)
 
 
-def _died_return(job: Job, cause: str) -> JobReturn:
+def died_return(job: Job, cause: str) -> JobReturn:
     # A dead worker fails its trial, not the sweep: the value is NaN like any failed trial's,
     # so Hydra's sweeper goes on and the end-of-sweep callbacks still run.
     ret = JobReturn(overrides=job.overrides, status=JobStatus.COMPLETED, _return_value=math.nan)

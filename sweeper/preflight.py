@@ -137,9 +137,10 @@ def check_earlier_run(cfg: DictConfig, multirun: bool) -> None:
 def check_launcher(launcher: DictConfig) -> None:
     """The pool launcher's devices must exist before a sweep is planned on them; a Ray cluster
     must answer, and have room for a trial."""
-    if str(launcher.get("_target_", "")).endswith(RAY_LAUNCHERS):
+    target = str(launcher.get("_target_", ""))
+    if target.endswith(RAY_LAUNCHERS):
         check_ray_room(launcher.ray)
-    if str(launcher.get("_target_", "")).endswith(".PoolLauncher"):
+    if target.endswith(".PoolLauncher"):
         plan_slots(launcher.devices, launcher.trials_per_device, launcher.devices_per_trial,
                    launcher.workers)
 

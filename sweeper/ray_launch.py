@@ -21,7 +21,7 @@ from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_g
 from omegaconf import DictConfig, open_dict
 
 from sweeper.devices import ray_room
-from sweeper.pool import Job, _died_return, _outcome, _record_death
+from sweeper.pool import Job, died_return, outcome, record_death
 from sweeper.progress import Board
 from sweeper.record import read_record
 
@@ -53,7 +53,7 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
                                 launcher.task_function, Singleton.get_state())
         jobs[ref] = job
     results: dict[int, JobReturn] = {}
-    slots = _room(launcher)
+    slots = max(1, ray_room(launcher.ray_cfg)[0])
     with Board([(j.idx, j.overrides) for j in jobs.values()], slots) as board:
         for job in jobs.values():
             board.output_dir(job.idx, str(job.output_dir))
@@ -65,7 +65,7 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
                     job = jobs[ref]
                     _started(job, board, submitted, done=True)
                     results[job.idx] = _result(ray, ref, job)
-                    board.finished(job.idx, _outcome(results[job.idx]))
+                    board.finished(job.idx, outcome(results[job.idx]))
                 for ref in pending:
                     _started(jobs[ref], board, submitted)
                 board.refresh()
@@ -118,10 +118,6 @@ def _result(ray: Any, ref: Any, job: Job) -> JobReturn:
         return ret
     except ray.exceptions.RayError as e:
         cause = f"worker died: {type(e).__name__}"
-        _record_death(job, cause, will_retry=False)
+        record_death(job, cause, will_retry=False)
         log.warning("trial #%d: %s: %s", job.idx, cause, str(e).strip().splitlines()[0])
-        return _died_return(job, cause)
-
-
-def _room(launcher: Any) -> int:
-    return max(1, ray_room(launcher.ray_cfg)[0])
+        return died_return(job, cause)

@@ -39,6 +39,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import DictConfig, OmegaConf
 
 from sweeper import hparams
+from sweeper.devices import RAY_LAUNCHERS, plan_slots, ray_room
 from sweeper.overrides import sweep_arguments
 from sweeper.record import RECORD, read_record, write_atomic
 
@@ -564,14 +565,10 @@ def slots_of(launcher_cfg: DictConfig) -> int:
     """How many trials the launcher runs at once: the pool's slots, what a Ray cluster has room
     for, 1 for Hydra's basic launcher, else the launcher's own parallelism setting (n_jobs,
     array_parallelism)."""
-    from sweeper.devices import RAY_LAUNCHERS, ray_room
-
     target = str(launcher_cfg.get("_target_", ""))
     if target.endswith(RAY_LAUNCHERS):
         return max(1, ray_room(launcher_cfg.ray)[0])
     if target.endswith(".PoolLauncher"):
-        from sweeper.devices import plan_slots
-
         return len(plan_slots(launcher_cfg.devices, launcher_cfg.trials_per_device,
                               launcher_cfg.devices_per_trial, launcher_cfg.workers))
     for key in ("n_jobs", "array_parallelism"):
