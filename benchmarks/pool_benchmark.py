@@ -34,7 +34,7 @@ import os, sys
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 from omegaconf import OmegaConf
-from sweeper import data
+from sweeper.trial import data
 cfg = OmegaConf.load(os.path.join(sys.argv[1], "conf", "dataset", "digits.yaml"))
 s = data.load(cfg, 0.2)
 HP_NUM_UNITS = hp.HParam('num_units', hp.Discrete([16, 32]))

@@ -1,7 +1,13 @@
-"""sweeper: hyperparameter sweeps of Keras image classifiers, from overrides to a served model."""
+"""sweeper: hyperparameter sweeps of Keras image classifiers, from overrides to a served model.
 
-from sweeper.record import Status, trial_id
-from sweeper.schema import ConfigError
+The public surface is fixed here; modules behind it may move.
+"""
+
+from sweeper.api import Results, load, sweep
+from sweeper.config.identity import trial_id
+from sweeper.errors import ConfigError, SweeperError, SweepIncomplete
+from sweeper.record import Status, TrialRecord
 
 __version__ = "0.1.0"
-__all__ = ["ConfigError", "Status", "__version__", "trial_id"]
+__all__ = ["ConfigError", "Results", "Status", "SweepIncomplete", "SweeperError", "TrialRecord",
+           "__version__", "load", "sweep", "trial_id"]

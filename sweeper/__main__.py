@@ -1,6 +1,6 @@
 """``python -m sweeper``: one trial, or a sweep with ``-m``."""
 
-from sweeper.app import cli
+from sweeper.cli import main
 
 if __name__ == "__main__":
-    cli()
+    main()

@@ -21,6 +21,8 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 from tensorboard.summary.writer.record_writer import RecordWriter
 
+from sweeper.config.keys import is_hparam, key_of
+
 # Hyperparameters every trial records, named as on the command line.
 GROUPS = ("model", "optimizer", "dataset")
 CORE_KEYS = ("model.units", "model.dropout", "optimizer.learning_rate", "train.epochs",
@@ -37,9 +39,6 @@ METRICS = (
 )
 STATUS = {"completed": api_pb2.STATUS_SUCCESS, "failed": api_pb2.STATUS_FAILURE,
           "running": api_pb2.STATUS_RUNNING}
-
-# Keys that say how a trial runs, not what it is: never hyperparameters.
-BOOKKEEPING = ("hydra", "sweep.", "paths.", "tuner.", "train.warm_start", "train.initial_epoch")
 
 Scalar = bool | int | float | str
 
@@ -58,9 +57,8 @@ def trial_hparams(cfg: DictConfig, overrides: Iterable[str]) -> dict[str, Scalar
     values: dict[str, Scalar] = {g: str(OmegaConf.select(cfg, f"{g}.name")) for g in GROUPS}
     keys = list(CORE_KEYS)
     for override in overrides:
-        key = override.split("=", 1)[0].lstrip("+~")
-        bookkeeping = key.startswith(BOOKKEEPING)
-        if key not in GROUPS and key not in keys and not bookkeeping:
+        key = key_of(override)
+        if key not in GROUPS and key not in keys and is_hparam(key):
             keys.append(key)
     for key in keys:
         value = OmegaConf.select(cfg, key)

@@ -1,97 +1,124 @@
 """Check the whole configuration of a run or sweep before Hydra starts anything.
 
 Every trial's configuration is composed (Hydra's compose API, the same config loader the run
-uses) and validated against :mod:`sweeper.schema`. Bad input ends here with one line naming the
-key and what is allowed, exit status 2, and nothing written.
+uses) and validated (:mod:`sweeper.config.checks`, :func:`sweeper.trial.data.check`). Bad input
+ends here with one :class:`~sweeper.errors.SweeperError` naming the key and what is allowed, and
+nothing written.
+
+Two private Hydra names are used, for want of public ones (hydra-core is bounded below 1.4):
+``hydra._internal.utils.get_args_parser`` reads the command line exactly as ``@hydra.main``
+will, and ``BasicSweeper.split_arguments`` enumerates the grid exactly as Hydra's basic sweeper
+will.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any
 
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_dir, initialize_config_module
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra._internal.utils import get_args_parser
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import OverrideParseException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from sweeper import data, schema, search
-from sweeper.devices import RAY_LAUNCHERS, DeviceError, check_ray_room, plan_slots
-from sweeper.overrides import sweep_arguments
-from sweeper.record import config_difference, config_yaml
-from sweeper.schema import CONFIG_DIR, CONFIG_NAME
-
-EXIT_BAD_INPUT = 2
-# Launchers whose trials start in another working directory (a Ray worker's, a SLURM job's).
-REMOTE_LAUNCHERS = (*RAY_LAUNCHERS, ".SlurmLauncher")
-
-
-def fail(message: str, status: int = EXIT_BAD_INPUT) -> NoReturn:
-    """Print one line and exit; every sweeper command ends bad input this way."""
-    print(f"sweeper: error: {message}", file=sys.stderr)
-    sys.exit(status)
+from sweeper.config import checks
+from sweeper.config.identity import config_difference, config_yaml
+from sweeper.config.keys import Role, key_of, with_role
+from sweeper.config.overrides import sweep_arguments
+from sweeper.config.schema import CONFIG_MODULE, CONFIG_NAME, PathsConfig, register
+from sweeper.errors import ConfigError, SweeperError
+from sweeper.launch import kinds
+from sweeper.search import plan, settings
+from sweeper.trial import data
 
 
-def check(argv: list[str]) -> list[str]:
-    """Exit with one clear line if any trial ``argv`` describes could not run; else the
-    arguments to run with (``argv``, with output paths made absolute for remote launchers)."""
+@dataclass
+class Plan:
+    """What the command will run: the arguments for Hydra, and the sweep's folder (None for a
+    single run, or a mode that runs nothing)."""
+
+    argv: list[str]
+    sweep_dir: Path | None = None
+
+
+def check(argv: list[str]) -> Plan:
+    """Raise :class:`SweeperError` if any trial ``argv`` describes could not run; else what to
+    run: ``argv`` with the sweep's name pinned (a timestamp resolves once, here) and output paths
+    made absolute for remote launchers."""
     args = get_args_parser().parse_args(argv)
     if args.help or args.hydra_help or args.cfg or args.info or args.shell_completion:
-        return argv  # Hydra's informational modes run nothing
-    config_dir = str(Path(args.config_dir).resolve()) if args.config_dir else CONFIG_DIR
-    remote: list[bool] = []
+        return Plan(argv)  # Hydra's informational modes run nothing
+    config_dir = str(Path(args.config_dir).resolve()) if args.config_dir else None
+    found: dict[str, Any] = {}
     try:
         for cfg in trial_configs(args.overrides, args.multirun, config_dir,
-                                 args.config_name or CONFIG_NAME, remote):
-            schema.validate(cfg)
+                                 args.config_name or CONFIG_NAME, found):
+            checks.validate(cfg)
             data.check(cfg.dataset, cfg.train)
-    except (schema.ConfigError, data.DatasetError, DeviceError, search.SearchError) as e:
-        fail(str(e))
+    except SweeperError:
+        raise
     except Exception as e:  # Hydra and OmegaConf errors, reduced to their essence
-        fail(one_line(e))
-    return absolute_paths(argv, args.overrides) if any(remote) else argv
+        raise ConfigError(one_line(e)) from e
+    if not any(key_of(o) == "sweep.name" for o in args.overrides):
+        argv = [*argv, f"sweep.name={found['sweep_name']}"]
+    if found["remote"]:
+        argv = absolute_paths(argv, args.overrides)
+    return Plan(argv, found["sweep_dir"] if found["multirun"] else None)
 
 
 def absolute_paths(argv: list[str], overrides: list[str]) -> list[str]:
-    """``argv`` with ``paths.experiments`` and ``paths.logs`` absolute. Trials run by a remote
-    launcher (Ray, SLURM) start in another working directory: a relative path would put their
-    records where the sweep never looks."""
-    given = {o.split("=", 1)[0]: o for o in overrides if o.startswith(("paths.experiments=",
-                                                                           "paths.logs="))}
+    """``argv`` with every folder key absolute. Trials run by a remote launcher (Ray, SLURM)
+    start in another working directory: a relative path would put their records where the sweep
+    never looks."""
+    folders = with_role(Role.PATH)
+    given = {key_of(o): o for o in overrides if key_of(o) in folders}
     out = [a for a in argv if a not in given.values()]
-    for key, default in (("paths.experiments", "experiments"), ("paths.logs", "logs")):
-        value = given[key].split("=", 1)[1] if key in given else default
+    defaults = OmegaConf.create({"paths": OmegaConf.structured(PathsConfig)})
+    for key in folders:
+        value = given[key].split("=", 1)[1] if key in given else OmegaConf.select(defaults, key)
         out.append(f"{key}={Path(value).expanduser().absolute()}")
     return out
 
 
-def trial_configs(overrides: list[str], multirun: bool, config_dir: str,
-                  config_name: str, remote: list[bool] | None = None) -> Iterator[DictConfig]:
-    """Compose the configuration of every trial the command line describes; ``remote`` gets
-    True when the launcher runs trials away from this directory."""
+def trial_configs(overrides: list[str], multirun: bool, config_dir: str | None,
+                  config_name: str, found: dict[str, Any] | None = None) -> Iterator[DictConfig]:
+    """Compose the configuration of every trial the command line describes (``config_dir``:
+    the user's own config folder, else sweeper's). ``found`` gets what the command will do:
+    ``multirun``, the ``sweep_name`` and ``sweep_dir``, and ``remote`` (whether the launcher
+    runs trials away from this directory)."""
     parser = OverridesParser.create()
     try:
         parsed = parser.parse_overrides(overrides)
     except OverrideParseException as e:
-        raise ValueError(f"cannot parse overrides: {first_line(e.message)}") from e
-    check_group_options(parsed, Path(config_dir))
+        outer = ValueError(f"cannot parse overrides: {first_line(e.message)}")
+        outer.__cause__ = e  # the parser's own reason is the root of the chain
+        raise ConfigError(one_line(outer)) from e
     fixed = [str(o.input_line) for o in parsed if not o.is_sweep_override()]
-    with initialize_config_dir(config_dir=config_dir, version_base="1.3", job_name="trial"):
+    register()
+    initialize = initialize_config_dir(config_dir=config_dir, version_base="1.3",
+                                       job_name="trial") if config_dir else \
+        initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3",
+                                 job_name="trial")
+    with initialize:
+        check_group_options(parsed)
         base = compose(config_name, overrides=fixed, return_hydra_config=True)
         multirun = multirun or str(base.hydra.mode) == "RunMode.MULTIRUN"
         swept = [o for o in parsed if o.is_sweep_override()]
         if swept and not multirun:
-            raise ValueError(f"{swept[0].input_line}: a list of values needs -m (a sweep)")
+            raise ConfigError(f"{swept[0].input_line}: a list of values needs -m (a sweep)")
         if multirun:
-            check_launcher(base.hydra.launcher)
-            if remote is not None:
-                remote.append(str(base.hydra.launcher._target_).endswith(REMOTE_LAUNCHERS))
-        for job in job_overrides(base, overrides, multirun, parser, config_dir):
+            kinds.check(base.hydra.launcher)
+        if found is not None:
+            found.update(multirun=multirun, sweep_name=str(base.sweep.name),
+                         sweep_dir=Path(str(base.hydra.sweep.dir)),
+                         remote=multirun and kinds.is_remote(base.hydra.launcher))
+        for job in job_overrides(base, overrides, multirun, parser):
             cfg = compose(config_name, overrides=job, return_hydra_config=True)
             check_earlier_run(cfg, multirun)
             with open_dict(cfg):
@@ -99,23 +126,27 @@ def trial_configs(overrides: list[str], multirun: bool, config_dir: str,
             yield cfg
 
 
+def config_groups() -> list[str]:
+    """The config groups of the composed configuration's search path (inside ``initialize``)."""
+    return list(GlobalHydra.instance().config_loader().list_groups(""))
+
+
 def job_overrides(base: DictConfig, overrides: list[str], multirun: bool,
-                  parser: OverridesParser, config_dir: str) -> list[list[str]]:
+                  parser: OverridesParser) -> list[list[str]]:
     """The overrides of each trial: the grid of Hydra's basic sweeper, the corners of the tuner
     sweeper's search space, or the run's own."""
     if not multirun:
         return [overrides]
-    if search.is_tuner(base.hydra.sweeper):
-        groups = [p.name for p in Path(config_dir).iterdir() if p.is_dir()]
-        return search.preflight_jobs(base, overrides, groups)
-    if not str(base.hydra.sweeper._target_).endswith("BasicSweeper"):
+    if settings.is_tuner(base.hydra.sweeper):
+        return plan.preflight_jobs(base, overrides, config_groups())
+    if not settings.is_basic(base.hydra.sweeper):
         # Other sweepers read their own search syntax and check it themselves.
         return [[str(o.input_line) for o in parser.parse_overrides(overrides)
                  if not o.is_sweep_override()]]
     batches = BasicSweeper.split_arguments(sweep_arguments(base.hydra.sweeper, overrides), None)
     jobs = [job for batch in batches for job in batch]
     if not jobs:
-        raise ValueError("the sweep is empty: no combination of values to run")
+        raise ConfigError("the sweep is empty: no combination of values to run")
     return jobs
 
 
@@ -129,37 +160,27 @@ def check_earlier_run(cfg: DictConfig, multirun: bool) -> None:
     task = OmegaConf.masked_copy(cfg, [str(k) for k in cfg if k != "hydra"])
     change = config_difference(saved.read_text(), config_yaml(task))
     if change:
-        raise ValueError(f"trial {trial_dir.name} of sweep {cfg.sweep.name} ran with a different "
-                         f"configuration ({change}); use another sweep.name, or delete "
-                         f"{trial_dir}")
+        raise ConfigError(f"trial {trial_dir.name} of sweep {cfg.sweep.name} ran with a "
+                          f"different configuration ({change}); use another sweep.name, or "
+                          f"delete {trial_dir}")
 
 
-def check_launcher(launcher: DictConfig) -> None:
-    """The pool launcher's devices must exist before a sweep is planned on them; a Ray cluster
-    must answer, and have room for a trial."""
-    target = str(launcher.get("_target_", ""))
-    if target.endswith(RAY_LAUNCHERS):
-        check_ray_room(launcher.ray)
-    if target.endswith(".PoolLauncher"):
-        plan_slots(launcher.devices, launcher.trials_per_device, launcher.devices_per_trial,
-                   launcher.workers)
-
-
-def check_group_options(parsed: list[Override], config_dir: Path) -> None:
+def check_group_options(parsed: list[Override]) -> None:
     """Reject an option that a config group does not have, naming the options it has."""
+    loader = GlobalHydra.instance().config_loader()
+    groups = set(loader.list_groups(""))
     for o in parsed:
-        group = config_dir / o.key_or_group
         # hydra/... groups also hold Hydra's and its plugins' options: Hydra checks those
-        if o.package is not None or o.key_or_group.startswith("hydra/") or not group.is_dir():
+        if o.package is not None or o.key_or_group not in groups:
             continue
-        options = sorted(p.stem for p in group.glob("*.yaml"))
         if o.is_sweep_override() and not o.is_discrete_sweep():
             continue  # intervals: the tuner sweeper says what a group takes
+        options = sorted(loader.get_group_options(o.key_or_group))
         values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.value()]
         for value in values:
             if value is not None and str(value) not in options:
-                raise ValueError(f"{o.key_or_group}={value}: unknown option; choose one of "
-                                 f"{', '.join(options)}")
+                raise ConfigError(f"{o.key_or_group}={value}: unknown option; choose one of "
+                                  f"{', '.join(options)}")
 
 
 def first_line(text: str) -> str:

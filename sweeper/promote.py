@@ -1,168 +1,54 @@
-"""Promote a sweep's best completed trial to ``best/``: ``python -m sweeper.promote SWEEP_DIR``.
+"""``python -m sweeper.promote SWEEP_DIR``: promote the sweep's best completed trial to ``best/``.
 
-``best/`` holds ``model.keras`` (the trial's checkpoint), ``saved_model/<version>/`` (a
-SavedModel with a ``serving_default`` signature, in the versioned layout TF Serving loads) and
-``best.json``. It is built beside the sweep and renamed into place, and replaced only by a
-strictly better trial. Each replacement bumps the version (1, 2, ...), so a TF Serving instance
-whose model base path is ``best/saved_model`` moves to the new model; ``best/`` keeps only the
-current version, and ``best.json`` lists the earlier promotions. TensorFlow runs on the CPU, in
-this process only: the sweep's parent calls this module as a child process.
+``best/`` holds ``model.keras``, ``saved_model/<version>/`` (TF Serving's versioned layout) and
+``best.json``; it is replaced only by a strictly better trial, with the next version number.
+With ``--json`` the answer is one JSON object on stdout (the promotion, or its error), for
+programs; the sweep's end reads it.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import json
+import logging
 import os
-import shutil
 import sys
-from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
-from sweeper import export, results
-from sweeper.export import sha256
-from sweeper.preflight import fail
-from sweeper.record import now_iso, read_record
+from sweeper.cli import command
+from sweeper.errors import ExportError, SweeperError, SweepIncomplete
+from sweeper.results.finish import describe_promotion
+from sweeper.results.promotion import promote
 
-BEST = "best"
-OLD = f".{BEST}.old"  # the replaced best/ during a swap; restored if the swap was cut short
-STAGING = f".{BEST}.partial-"
-LOCK = ".promote.lock"
-
-
-def current(sweep_dir: Path) -> dict[str, Any] | None:
-    """The promoted model's best.json (None: nothing promoted), restoring ``best/`` if a swap
-    was cut short."""
-    best, old = sweep_dir / BEST, sweep_dir / OLD
-    if not best.exists() and old.exists():
-        os.replace(old, best)
-    try:
-        data = json.loads((best / "best.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and "version" in data else None
-
-
-@contextlib.contextmanager
-def _locked(sweep_dir: Path) -> Iterator[None]:
-    """One promotion of a sweep at a time (the sweep's end and a hand-run one may meet)."""
-    with open(sweep_dir / LOCK, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        yield
-
-
-def promote(sweep_dir: Path) -> tuple[dict[str, Any], bool]:
-    """Promote the leaderboard's best completed trial; returns best.json and whether ``best/``
-    changed. Raises :class:`results.NoResults` when there is none to promote."""
-    df, _ = results.load(sweep_dir)
-    ranked = results.rank(df)
-    if ranked["rank"].isna().all():  # before the lock: bad input writes nothing
-        raise results.NoResults(f"{sweep_dir}: no completed trial to promote")
-    with _locked(sweep_dir):
-        for stale in sweep_dir.glob(f"{STAGING}*"):  # left by a killed promotion
-            shutil.rmtree(stale, ignore_errors=True)
-        before = current(sweep_dir)
-        trial_dir, record = _winner(sweep_dir, ranked)
-        checkpoint = trial_dir / record["checkpoint"]
-        digest = sha256(checkpoint)
-        if before is not None and not _beats(record, digest, before, results.objective(df)):
-            return before, False
-        version = _next_version(sweep_dir, before)
-        staging = sweep_dir / f"{STAGING}{os.getpid()}"
-        staging.mkdir()
-        try:
-            shutil.copy2(checkpoint, staging / "model.keras")
-            model = export.load(staging / "model.keras")
-            serving = export.saved_model(model, staging / "saved_model" / str(version))
-            info = {
-                "trial_id": record["trial_id"], "sweep": record.get("sweep"), "version": version,
-                "saved_model": f"saved_model/{version}", "objective": record["objective"],
-                "hparams": record.get("hparams", {}), "metrics": record.get("metrics", {}),
-                "checkpoint": str(checkpoint.relative_to(sweep_dir)),
-                "checkpoint_sha256": digest, "serving": serving,
-                "versions": record.get("versions", {}), "promoted_at": now_iso(),
-                "history": _history(before),
-            }
-            # A plain write: the whole of best/ is renamed into place below.
-            (staging / "best.json").write_text(json.dumps(info, indent=2) + "\n")
-            _swap(sweep_dir, staging)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return info, True
-
-
-def _winner(sweep_dir: Path, ranked: Any) -> tuple[Path, dict[str, Any]]:
-    """The best-ranked completed trial whose checkpoint is there."""
-    for trial_id in ranked.loc[ranked["rank"].notna(), "trial_id"]:
-        trial_dir = sweep_dir / "trials" / str(trial_id)
-        record = read_record(trial_dir)
-        if record is not None and (trial_dir / str(record.get("checkpoint"))).is_file():
-            return trial_dir, record
-        print(f"sweeper: warning: trial {trial_id}: its checkpoint is missing; not promoted",
-              file=sys.stderr)
-    raise results.NoResults(f"{sweep_dir}: no completed trial to promote")
-
-
-def _beats(record: dict[str, Any], digest: str, before: dict[str, Any],
-           objective: tuple[str, str]) -> bool:
-    """Whether ``record`` is strictly better than the promoted trial on the sweep's objective,
-    as the leaderboard ranks it (a tie keeps the promoted one)."""
-    if digest == before.get("checkpoint_sha256"):
-        return False
-    name, mode = objective
-    # Metrics, not the records' objectives: a sweep re-run with another objective holds both.
-    new, old = ((r.get("metrics") or {}).get(name) for r in (record, before))
-    if old is None:
-        return True
-    return new is not None and bool(new > old if mode == "max" else new < old)
-
-
-def _next_version(sweep_dir: Path, before: dict[str, Any] | None) -> int:
-    """One past every version served so far, so TF Serving always sees the new one as newest."""
-    folder = sweep_dir / BEST / "saved_model"
-    seen = [int(p.name) for p in folder.glob("*") if p.name.isdigit()]
-    return max([int(before["version"]) if before else 0, *seen]) + 1
-
-
-def _history(before: dict[str, Any] | None) -> list[dict[str, Any]]:
-    if before is None:
-        return []
-    keys = ("version", "trial_id", "objective", "checkpoint_sha256", "promoted_at")
-    return [*before.get("history", []), {k: before.get(k) for k in keys}]
-
-
-def _swap(sweep_dir: Path, staging: Path) -> None:
-    """Put ``staging`` in place of ``best/``: two renames, and :func:`current` undoes a swap
-    cut short between them (POSIX cannot exchange two folders in one rename)."""
-    best, old = sweep_dir / BEST, sweep_dir / OLD
-    shutil.rmtree(old, ignore_errors=True)
-    if best.exists():
-        os.replace(best, old)
-    os.replace(staging, best)
-    shutil.rmtree(old, ignore_errors=True)
+log = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m sweeper.promote", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweep_dir", type=Path)
+    parser.add_argument("--json", action="store_true", help="answer in JSON on stdout")
     args = parser.parse_args(argv)
     # This process may import TensorFlow: keep it off the accelerators unless told otherwise.
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
-    try:
-        info, changed = promote(args.sweep_dir)
-    except results.NoResults as e:
-        fail(str(e))
-    except export.ExportError as e:
-        fail(f"not promoted, best/ left as it was: {e}", status=1)
-    objective = info["objective"]
-    verb = "promoted" if changed else "kept (no better trial)"
-    print(f"sweeper: {verb} trial {info['trial_id']} ({objective['name']}="
-          f"{objective['value']:.4f}) in {args.sweep_dir / BEST}, "
-          f"saved_model version {info['version']}")
+    if args.json:
+        try:
+            answer = asdict(promote(args.sweep_dir))
+        except ExportError as e:
+            answer = {"error": f"not promoted, best/ left as it was: {e}", "status": 1}
+        except SweeperError as e:
+            answer = {"error": str(e), "status": e.status}
+        json.dump(answer, sys.stdout)
+        sys.exit(answer.get("status", 0))
+    with command():
+        try:
+            result = promote(args.sweep_dir)
+        except ExportError as e:
+            raise SweepIncomplete(f"not promoted, best/ left as it was: {e}") from e
+        for line in result.skipped:
+            log.warning("%s", line)
+        print(f"sweeper: {describe_promotion(asdict(result), args.sweep_dir)}")
 
 
 if __name__ == "__main__":

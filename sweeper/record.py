@@ -1,23 +1,30 @@
-"""The trial record (``trial.json``, schema 1), stable trial ids, and atomic file writes."""
+"""The trial record: ``trial.json``, owned by :class:`TrialRecord`.
+
+Every process that writes or reads a record goes through this type: the trial as it trains, the
+launcher when a worker dies, the search when it tells the oracle, the live table, the
+leaderboard, promotion and export. The record's fields, its schema version, the reading of
+records older versions wrote, atomic writing and the transitions of a trial (an epoch done,
+completed, failed, its worker dead) live here and nowhere else.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 import socket
 import sys
-import tempfile
+import time
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from sweeper.atomic import write_json
+
 SCHEMA = 1
 RECORD = "trial.json"
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+CHECKPOINT = "checkpoints/best.keras"
 
 
 class Status(str, Enum):
@@ -28,26 +35,150 @@ class Status(str, Enum):
     FAILED = "failed"
 
 
-_TUNER_TRIAL = re.compile(r"(?:^|,)tuner\.trial=('?[0-9]+'?)(?=,|$)")
+class RecordError(ValueError):
+    """A trial.json that no sweeper wrote, or that a newer sweeper wrote."""
 
 
-def trial_id(override_dirname: str) -> str:
-    """Stable, readable id of a trial from its sorted overrides (Hydra's ``override_dirname``).
+@dataclass
+class Objective:
+    """The metric trials are ranked by, its direction, and this trial's best value of it."""
 
-    The same overrides give the same id in every run of a sweep, so a re-run finds earlier work.
-    The hash keeps ids distinct when the readable part is shortened or loses characters.
-    """
-    if not override_dirname:
-        return "default"
-    readable = override_dirname
-    # A searched trial leads with the tuner's trial number, so its folders sort in search order.
-    searched = _TUNER_TRIAL.search(override_dirname)
-    if searched:
-        rest = (override_dirname[:searched.start()] + override_dirname[searched.end():]).strip(",")
-        readable = f"{searched.group(1).strip(chr(39))}_{rest}"
-    readable = re.sub(r"[^A-Za-z0-9.=_-]+", "_", readable.replace(",", "_"))[:80]
-    digest = hashlib.sha1(override_dirname.encode()).hexdigest()[:8]
-    return f"{readable.strip('_')}-{digest}"
+    name: str
+    mode: str
+    value: float | None = None
+
+
+@dataclass
+class TrialRecord:
+    """What ``trial.json`` holds. Fields after ``versions`` are optional in the file."""
+
+    sweep: str
+    trial_id: str
+    objective: Objective
+    status: Status = Status.RUNNING
+    overrides: list[str] = field(default_factory=list)
+    hparams: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    best_epoch: int | None = None
+    epochs_completed: int = 0
+    checkpoint: str = CHECKPOINT
+    tensorboard_run: str = ""
+    device: str = "CPU"
+    slot: str = "local"
+    started_at: str | None = None
+    finished_at: str | None = None
+    duration_s: float | None = None
+    error: str | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+    resumed_from_epoch: int | None = None
+    attempts: int = 1
+    epochs_trained: int = 0
+    retry_pending: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+    pid: int | None = None
+    host: str | None = None
+    node: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    tuner: dict[str, Any] | None = None  # keras-tuner's trial, bracket and round
+    warm_start: dict[str, Any] | None = None  # the trial this one continues, and from when
+    schema: int = SCHEMA
+
+    # -- reading and writing ------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Any) -> TrialRecord:
+        """A record from parsed JSON; raises :class:`RecordError` on anything a trial would not
+        have written. Records of earlier schema versions are read as this version."""
+        try:
+            if not isinstance(data, dict):
+                raise TypeError(f"a JSON {type(data).__name__}, not an object")
+            schema = data.get("schema", 1)
+            if not isinstance(schema, int) or schema > SCHEMA:
+                raise ValueError(f"schema {schema!r}: written by a newer sweeper (this one "
+                                 f"reads up to {SCHEMA})")
+            objective = Objective(**data["objective"])
+            if objective.mode not in ("max", "min"):
+                raise ValueError(f"objective mode {objective.mode!r}, not max or min")
+            known = {f.name for f in fields(cls)}
+            values = {k: v for k, v in data.items() if k in known}
+            values.update(objective=objective, status=Status(data["status"]), schema=SCHEMA)
+            record = cls(**values)
+            for name in ("overrides", "history"):
+                if not isinstance(getattr(record, name), list):
+                    raise TypeError(f"{name}: not a list")
+            for name in ("hparams", "metrics", "timings", "versions"):
+                if not isinstance(getattr(record, name), dict):
+                    raise TypeError(f"{name}: not an object")
+        except (KeyError, TypeError, ValueError) as e:
+            raise RecordError(f"{type(e).__name__}: {e}") from e
+        return record
+
+    @classmethod
+    def load(cls, trial_dir: Path) -> TrialRecord:
+        """The record of ``trial_dir``; raises OSError when there is none, :class:`RecordError`
+        when it cannot be read."""
+        text = (trial_dir / RECORD).read_text()
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            raise RecordError(f"{type(e).__name__}: {e}") from e
+        return cls.from_dict(data)
+
+    @classmethod
+    def read(cls, trial_dir: Path) -> TrialRecord | None:
+        """The record of ``trial_dir``, or None when there is none or it cannot be read."""
+        try:
+            return cls.load(trial_dir)
+        except (OSError, RecordError):
+            return None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        data["schema"] = SCHEMA
+        for optional in ("tuner", "warm_start"):
+            if data[optional] is None:
+                del data[optional]
+        return data
+
+    def write(self, trial_dir: Path) -> None:
+        """Write the record atomically (NaN and infinities become null)."""
+        write_json(trial_dir / RECORD, self.to_dict())
+
+    # -- transitions --------------------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        return self.status is not Status.RUNNING
+
+    def epoch_done(self, values: dict[str, float]) -> None:
+        """One more epoch trained; ``values`` are its metrics (Keras's logs)."""
+        self.history.append(values)
+        self.epochs_completed = len(self.history)
+        self.epochs_trained += 1
+        self.metrics = values
+
+    def complete(self, best_epoch: int, scores: dict[str, float]) -> None:
+        """Trained and scored: the best epoch's metrics and the test scores are the trial's."""
+        self.best_epoch = best_epoch
+        self.metrics = {**self.history[best_epoch - 1], **scores}
+        self.objective.value = self.history[best_epoch - 1][self.objective.name]
+        self.status = Status.COMPLETED
+
+    def fail(self, error: str) -> None:
+        self.status, self.error = Status.FAILED, error
+
+    def worker_died(self, cause: str, will_retry: bool) -> None:
+        """The process running the trial died; ``retry_pending`` tells a later run of the sweep
+        that a retry is still owed (the sweep may be interrupted before it happens)."""
+        self.fail(cause)
+        self.finished_at = now_iso()
+        self.retry_pending = will_retry
+
+    def close(self, started: float) -> None:
+        """The trial ended, either way, at this moment; it began at ``started`` (epoch s)."""
+        self.finished_at = now_iso()
+        self.duration_s = round(time.time() - started, 3)
 
 
 def node_name() -> str:
@@ -63,71 +194,7 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so readers see the old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide records from other readers
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomically write ``data`` as indented JSON (NaN and infinities become null)."""
-    write_atomic(path, json.dumps(_finite(data), indent=2) + "\n")
-
-
-def read_record(trial_dir: Path) -> dict[str, Any] | None:
-    """The trial's record, or None when there is none or it cannot be read."""
-    try:
-        data = json.loads((trial_dir / RECORD).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def config_yaml(cfg: Any) -> str:
-    """The resolved configuration a trial runs with (what its ``config.yaml`` holds)."""
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_yaml(cfg, resolve=True)
-
-
-# Keys that say where a trial's files go or how a re-run treats it, not what it computes.
-BOOKKEEPING = ("paths.", "sweep.name", "sweep.retry_failed")
-
-
-def config_difference(old_yaml: str, new_yaml: str) -> str | None:
-    """The first key that changes what a trial computes, as ``key: old -> new`` (None: same)."""
-    import yaml
-
-    def flat(node: Any, prefix: str = "") -> dict[str, Any]:
-        if isinstance(node, dict):
-            out: dict[str, Any] = {}
-            for key, value in node.items():
-                out.update(flat(value, f"{prefix}{key}."))
-            return out
-        return {} if prefix.startswith(BOOKKEEPING) else {prefix.rstrip("."): node}
-
-    old, new = flat(yaml.safe_load(old_yaml)), flat(yaml.safe_load(new_yaml))
-    for key in sorted(old.keys() | new.keys()):
-        if old.get(key) != new.get(key):
-            return f"{key}: {old.get(key)} -> {new.get(key)}"
-    return None
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
+def where() -> dict[str, Any]:
+    """The process a trial runs in: its pid, host, node and slot."""
+    return {"pid": os.getpid(), "host": socket.gethostname(), "node": node_name(),
+            "slot": os.environ.get("SWEEPER_SLOT", "local")}

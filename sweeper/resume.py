@@ -12,23 +12,24 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from sweeper.preflight import fail
+from sweeper.cli import command
+from sweeper.config.keys import Role, key_of, with_role
+from sweeper.errors import ConfigError
 
-PINNED = ("sweep.name=", "paths.experiments=", "paths.logs=")
 
-
-def command(sweep_dir: Path, extra: list[str]) -> list[str]:
+def command_line(sweep_dir: Path, extra: list[str]) -> list[str]:
     """The arguments of ``python -m sweeper`` that continue the sweep in ``sweep_dir``."""
     saved = sweep_dir / "multirun.yaml"
     if not saved.is_file():
-        fail(f"{sweep_dir}: not a sweep folder (no multirun.yaml)")
+        raise ConfigError(f"{sweep_dir}: not a sweep folder (no multirun.yaml)")
     cfg = OmegaConf.load(saved)
     hydra_overrides = list(cfg.hydra.overrides.hydra)
-    task = [o for o in cfg.hydra.overrides.task if not o.startswith(PINNED)]
+    pinned_keys = with_role(Role.PINNED)
+    task = [o for o in cfg.hydra.overrides.task if key_of(o) not in pinned_keys]
     logs = cfg.paths.logs if not OmegaConf.is_interpolation(cfg.paths, "logs") else "logs"
-    pinned = [f"sweep.name={sweep_dir.name}", f"paths.experiments={sweep_dir.parent}",
-              f"paths.logs={logs}"]
-    return ["-m", *hydra_overrides, *task, *pinned, *extra]
+    where = {"sweep.name": sweep_dir.name, "paths.experiments": sweep_dir.parent,
+             "paths.logs": logs}
+    return ["-m", *hydra_overrides, *task, *(f"{k}={where[k]}" for k in pinned_keys), *extra]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -36,11 +37,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("sweep_dir", type=Path, help="experiments/<sweep name>")
     parser.add_argument("overrides", nargs="*", help="more overrides: sweep.retry_failed=true")
     args = parser.parse_args(argv)
-    from sweeper.app import cli
+    with command():
+        arguments = command_line(args.sweep_dir, args.overrides)
+    print("sweeper: resuming with: python -m sweeper " + " ".join(arguments))
+    from sweeper.cli import main as sweep
 
-    args_out = command(args.sweep_dir, args.overrides)
-    print("sweeper: resuming with: python -m sweeper " + " ".join(args_out))
-    cli(args_out)
+    sweep(arguments)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
-from sweeper.schema import CONFIG_DIR, register
+from sweeper.config.schema import CONFIG_MODULE, register
 
 # Not sweeper.app: its @hydra.main sets Hydra's version base for the whole test process, which
 # would change what Hydra's own launcher suites expect.
@@ -26,7 +26,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 @pytest.fixture
 def compose_config() -> Iterator[Callable[..., DictConfig]]:
     """Compose conf/config.yaml with overrides, as Hydra would for one trial."""
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3", job_name="trial"):
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3",
+                                  job_name="trial"):
         yield lambda *overrides: compose("config", overrides=list(overrides))
 
 

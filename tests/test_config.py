@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from sweeper import schema
-from sweeper.schema import CONFIG_DIR
+from sweeper.config import checks, schema
 
-GROUPS = {g: sorted(p.stem for p in (Path(CONFIG_DIR) / g).glob("*.yaml"))
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
+GROUPS = {g: sorted(p.stem for p in (CONFIG_DIR / g).glob("*.yaml"))
           for g in ("model", "optimizer", "dataset", "train")}
 
 
@@ -31,7 +31,7 @@ def test_every_option_composes_and_validates(compose_config, tmp_path, group, op
             (tmp_path / cls / "x.png").write_bytes(b"")
         overrides.append(f"dataset.path={tmp_path}")
     cfg = compose_config(*overrides)
-    schema.validate(cfg)
+    checks.validate(cfg)
     assert cfg[group].name == option if group != "train" else cfg.train.epochs >= 1
 
 
@@ -161,7 +161,7 @@ def test_units_dropout_optimizer_epochs_batch_size_sweep_as_a_grid() -> None:
 
     args = ["model.units=16,32", "model.dropout=0.1,0.2", "optimizer=adam,sgd",
             "train.epochs=2,3", "train.batch_size=32,64"]
-    configs = list(trial_configs(args, True, CONFIG_DIR, "config"))
+    configs = list(trial_configs(args, True, None, "config"))
     combos = {(c.model.units, c.model.dropout, c.optimizer.name, c.train.epochs,
                c.train.batch_size) for c in configs}
     assert len(configs) == len(combos) == 32
@@ -170,7 +170,7 @@ def test_units_dropout_optimizer_epochs_batch_size_sweep_as_a_grid() -> None:
 def test_search_preset_is_a_whole_sweep() -> None:
     from sweeper.preflight import trial_configs
 
-    configs = list(trial_configs(["+search=seed"], False, CONFIG_DIR, "config"))
+    configs = list(trial_configs(["+search=seed"], False, None, "config"))
     assert len(configs) == 8 and {c.train.epochs for c in configs} == {5}
     assert {(c.model.units, c.model.dropout, c.optimizer.name) for c in configs} == {
         (u, d, o) for u in (16, 32) for d in (0.1, 0.2) for o in ("adam", "sgd")}

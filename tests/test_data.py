@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sweeper import data
+from sweeper.errors import DatasetError
+from sweeper.trial import data
 
 
 def _splits(compose_config, *overrides: str) -> data.Splits:
@@ -90,7 +91,7 @@ def test_keras_datasets_load_from_the_cache(compose_config, tmp_path, monkeypatc
 def test_keras_dataset_missing_names_the_file(compose_config, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     cfg = compose_config("dataset=cifar10")
-    with pytest.raises(data.DatasetError, match="cifar-10-batches-py/data_batch_1 not found"):
+    with pytest.raises(DatasetError, match="cifar-10-batches-py/data_batch_1 not found"):
         data.cache_files(cfg.dataset)
 
 
@@ -122,5 +123,5 @@ def test_directory_with_train_and_test_folders_keeps_them(compose_config, tmp_pa
 def test_corrupt_image_is_named(compose_config, tmp_path) -> None:
     _images(tmp_path, {"a": 3, "b": 3})
     (tmp_path / "b" / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(data.DatasetError, match=r"b/broken\.png"):
+    with pytest.raises(DatasetError, match=r"b/broken\.png"):
         _splits(compose_config, "dataset=directory", f"dataset.path={tmp_path}")

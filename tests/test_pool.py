@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import records
 
-from sweeper import devices
+from sweeper.errors import DeviceError
+from sweeper.launch import devices
 
 PROBE = Path(__file__).parent / "apps" / "probe_app.py"
 
@@ -146,7 +147,7 @@ def test_slot_planning_honours_cuda_visible_devices(tmp_path: Path, monkeypatch)
     assert devices.discover_gpus() == ["2", "3"]
     slots = devices.plan_slots("auto", devices_per_trial=2)
     assert [(s.device, s.env["CUDA_VISIBLE_DEVICES"]) for s in slots] == [("GPU:2,3", "2,3")]
-    with pytest.raises(devices.DeviceError, match="GPU 0 is not available"):
+    with pytest.raises(DeviceError, match="GPU 0 is not available"):
         devices.plan_slots([0])
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert [s.device for s in devices.plan_slots("auto", workers=3)] == ["CPU"] * 3

@@ -16,6 +16,14 @@ from conftest import run_cli
 from test_results import trial_record, write_trial
 
 from sweeper import export, promote
+from sweeper.results import promotion
+from sweeper.results.formats import sha256
+
+
+def _promote(sweep: Path) -> tuple[dict, bool]:
+    """Promote now; best.json as it stands and whether best/ changed."""
+    result = promotion.promote(sweep)
+    return result.best, result.changed
 
 
 @pytest.fixture
@@ -43,23 +51,23 @@ def test_best_is_kept_until_a_better_trial_replaces_it_with_the_next_version(swe
     assert (sweep / "best" / "best.json").read_text() == before
     first, runner_up = _ranked(sweep)[:2]
     _rescore(sweep, runner_up, json.loads(before)["objective"]["value"])  # a tie: still kept
-    assert promote.promote(sweep)[1] is False
+    assert _promote(sweep)[1] is False
     _rescore(sweep, runner_up, 1.0)
-    info, changed = promote.promote(sweep)
+    info, changed = _promote(sweep)
     assert changed and info["trial_id"] == runner_up and info["version"] == 2
     assert json.loads((sweep / "best" / "best.json").read_text()) == info
     assert [(h["version"], h["trial_id"]) for h in info["history"]] == [(1, first)]
     assert sorted(p.name for p in (sweep / "best" / "saved_model").iterdir()) == ["2"]
     checkpoint = sweep / "trials" / runner_up / "checkpoints" / "best.keras"
-    assert export.sha256(sweep / "best" / "model.keras") == export.sha256(checkpoint)
+    assert sha256(sweep / "best" / "model.keras") == sha256(checkpoint)
     assert not list(sweep.glob(".best*"))
 
 
 def test_a_swap_cut_short_is_undone_and_stale_staging_removed(sweep: Path) -> None:
     before = (sweep / "best" / "best.json").read_text()
-    os.replace(sweep / "best", sweep / promote.OLD)  # killed between the two renames
-    (sweep / f"{promote.STAGING}99999").mkdir()  # a promotion killed while building
-    info, changed = promote.promote(sweep)
+    os.replace(sweep / "best", sweep / promotion.OLD)  # killed between the two renames
+    (sweep / f"{promotion.STAGING}99999").mkdir()  # a promotion killed while building
+    info, changed = _promote(sweep)
     assert not changed and (sweep / "best" / "best.json").read_text() == before
     assert not list(sweep.glob(".best*"))
 
@@ -79,15 +87,14 @@ def test_a_failing_export_leaves_best_as_it_was(sweep: Path,
     assert not list(sweep.glob(".best*"))
 
 
-def test_a_winner_without_its_checkpoint_is_passed_over(sweep: Path,
-                                                         capsys: pytest.CaptureFixture[str]
-                                                         ) -> None:
+def test_a_winner_without_its_checkpoint_is_passed_over(sweep: Path) -> None:
     shutil.rmtree(sweep / "best")
     first, runner_up = _ranked(sweep)[:2]
     (sweep / "trials" / first / "checkpoints" / "best.keras").unlink()
-    info, changed = promote.promote(sweep)
+    result = promotion.promote(sweep)
+    info, changed = result.best, result.changed
     assert changed and info["trial_id"] == runner_up and info["version"] == 1
-    assert f"trial {first}: its checkpoint is missing; not promoted" in capsys.readouterr().err
+    assert f"trial {first}: its checkpoint is missing; not promoted" in result.skipped
 
 
 def test_saved_model_export_serves_what_keras_predicts(grid_sweep: Path, tmp_path: Path) -> None:
@@ -121,7 +128,7 @@ def test_saved_model_export_serves_what_keras_predicts(grid_sweep: Path, tmp_pat
     assert described["signature"] == "serving_default" and described["input"] == "pixels"
     assert described["shape"] == [None, 8, 8, 1] and described["dtype"] == "float32"
     assert described["pixels"].startswith("raw, 0..16")
-    assert described["source_sha256"] == export.sha256(sweep / "best" / "model.keras")
+    assert described["source_sha256"] == sha256(sweep / "best" / "model.keras")
     assert "float32, shape [None, 8, 8, 1], pixels raw, 0..16" in (out / "README.md").read_text()
 
 
@@ -146,7 +153,7 @@ def test_export_refuses_a_non_empty_out_unless_forced_and_names_trials(
     trial = _ranked(sweep)[-1]
     export.main([str(sweep), "--format", "keras", "--out", str(tmp_path / "k"), "--trial", trial])
     checkpoint = sweep / "trials" / trial / "checkpoints" / "best.keras"
-    assert export.sha256(tmp_path / "k" / "model.keras") == export.sha256(checkpoint)
+    assert sha256(tmp_path / "k" / "model.keras") == sha256(checkpoint)
     with pytest.raises(SystemExit):
         export.main([str(sweep), "--out", str(tmp_path / "x"), "--trial", "nope"])
     assert capsys.readouterr().err.startswith("sweeper: error: --trial nope: no readable ")

@@ -134,11 +134,12 @@ def test_a_local_cluster_without_a_gpu_is_refused_before_any_trial(tmp_path: Pat
 
 def test_room_on_a_running_cluster_is_counted_node_by_node(cluster: tuple[str, set[str]]) -> None:
     address, _ = cluster
-    probe = ("import sys; from omegaconf import OmegaConf; "
-             "from sweeper.devices import check_ray_room; "
+    probe = ("import sys\nfrom omegaconf import OmegaConf\n"
+             "from sweeper.cli import command\n"
+             "from sweeper.launch.ray_cluster import check_ray_room\n"
              f"cfg = OmegaConf.create({{'init': {{'address': {address!r}}}, "
-             "'remote': {'num_gpus': 0, 'resources': {'trial_slot': int(sys.argv[1])}}}); "
-             "print('room', check_ray_room(cfg))")
+             "'remote': {'num_gpus': 0, 'resources': {'trial_slot': int(sys.argv[1])}}})\n"
+             "with command():\n    print('room', check_ray_room(cfg))\n")
     rooms = {}
     for slots in (1, 2):
         done = subprocess.run([sys.executable, "-c", probe, str(slots)], capture_output=True,

@@ -14,14 +14,16 @@ import pytest
 from conftest import run_cli
 from test_results import trial_record, write_trial
 
-from sweeper import report, results
+from sweeper import report
+from sweeper.results import leaderboard as results
+from sweeper.results.plots import PLOTS
 
 
 @pytest.fixture
 def sweep(grid_sweep: Path, tmp_path: Path) -> Path:
     """A copy of the shared 4-trial sweep, without its leaderboard and plots."""
     copy = Path(shutil.copytree(grid_sweep / "experiments" / "grid", tmp_path / "grid"))
-    for name in ("leaderboard.csv", "leaderboard.md", *report.PLOTS):
+    for name in ("leaderboard.csv", "leaderboard.md", *PLOTS):
         (copy / name).unlink()
     return copy
 
@@ -40,19 +42,19 @@ def test_table_writes_leaderboard_and_plots_without_tensorflow(sweep: Path) -> N
     assert done.returncode == 0, done.stderr
     assert "sweep grid: 2 of 4 trials" in done.stdout and "imported: []" in done.stdout
     board = pd.read_csv(sweep / "leaderboard.csv")
-    shown = [t for t in board["trial_id"] if t in done.stdout]
-    assert shown == board["trial_id"][:2].tolist()
+    shown = [t for t in board["label"] if t in done.stdout]
+    assert shown == board["label"][:2].tolist()
     assert (sweep / "leaderboard.md").is_file()
     from matplotlib.image import imread
 
-    for plot in report.PLOTS:
+    for plot in PLOTS:
         height, width, _ = imread(sweep / plot).shape
         assert height > 100 and width > 100
 
 
 def test_formats_and_metrics(sweep: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out, err = _report(capsys, str(sweep), "--format", "csv")
-    assert not err and out.splitlines()[0].startswith("rank,trial_id,status,objective,hp.")
+    assert not err and out.splitlines()[0].startswith("rank,trial_id,label,status,objective,hp.")
     assert pd.read_csv(sweep / "leaderboard.csv").to_csv(index=False) == out
     out, _ = _report(capsys, str(sweep), "--format", "md", "--top", "3")
     assert out.startswith("|   rank | trial_id") and len(out.splitlines()) == 2 + 3
@@ -82,7 +84,7 @@ def test_failed_running_and_broken_trials_are_marked(tmp_path: Path,
     out, _ = _report(capsys, str(mixed), "--format", "md")
     assert "| **failed**" in out and "| **running**" in out
     # One completed trial: its objective plotted; no hyperparameter varies, so no parallel plot.
-    assert (mixed / report.PLOTS[0]).is_file() and not (mixed / report.PLOTS[1]).exists()
+    assert (mixed / PLOTS[0]).is_file() and not (mixed / PLOTS[1]).exists()
 
 
 def test_compare_puts_each_sweeps_best_side_by_side(sweep: Path, tmp_path: Path,

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from conftest import run_cli
 
-from sweeper import results
+from sweeper.errors import NoResults
+from sweeper.results import leaderboard as results
 
 
 def trial_record(trial_id: str, status: str = "completed", value: float | None = 0.9,
@@ -52,7 +53,7 @@ def test_sweep_ends_with_leaderboard_plots_and_promoted_model(grid_sweep: Path) 
     best = json.loads((sweep / "best" / "best.json").read_text())
     assert best["trial_id"] == board["trial_id"][0] and best["version"] == 1
     assert (sweep / "best" / "saved_model" / "1" / "saved_model.pb").is_file()
-    from sweeper.export import sha256
+    from sweeper.results.formats import sha256
 
     checkpoint = sweep / best["checkpoint"]
     assert checkpoint == sweep / "trials" / best["trial_id"] / "checkpoints" / "best.keras"
@@ -76,7 +77,7 @@ def test_figures_agree_leaderboard_tensorboard_and_the_promoted_model(grid_sweep
     import keras
     from omegaconf import OmegaConf
 
-    from sweeper import data
+    from sweeper.trial import data
 
     sweep = grid_sweep / "experiments" / "grid"
     board = pd.read_csv(sweep / "leaderboard.csv")
@@ -147,7 +148,7 @@ def test_another_metric_ranks_in_its_own_direction(tmp_path: Path) -> None:
     assert results.rank(df)["trial_id"].tolist() == ["a", "b"]
     assert results.rank(df, "val_loss")["trial_id"].tolist() == ["b", "a"]  # a loss: min
     assert results.rank(df, "val_loss", "max")["trial_id"].tolist() == ["a", "b"]
-    with pytest.raises(results.NoResults, match="--metric bogus: not in the records"):
+    with pytest.raises(NoResults, match="--metric bogus: not in the records"):
         results.rank(df, "bogus")
 
 
@@ -189,13 +190,13 @@ def test_a_broken_record_is_reported_and_skipped(tmp_path: Path, text: str, why:
 
 
 def test_no_records_is_one_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(results.NoResults, match="no such sweep folder"):
+    with pytest.raises(NoResults, match="no such sweep folder"):
         results.load(tmp_path / "nope")
     (tmp_path / "empty" / "trials").mkdir(parents=True)
-    with pytest.raises(results.NoResults, match=r"no readable trial records under trials/$"):
+    with pytest.raises(NoResults, match=r"no readable trial records under trials/$"):
         results.load(tmp_path / "empty")
     write_trial(tmp_path / "broken", "{", name="x")
-    with pytest.raises(results.NoResults, match=r"under trials/ \(1 skipped\)"):
+    with pytest.raises(NoResults, match=r"under trials/ \(1 skipped\)"):
         results.load(tmp_path / "broken")
 
 
@@ -205,14 +206,14 @@ def test_sweep_end_without_a_completed_trial_promotes_nothing_and_imports_no_ten
     write_trial(sweep, trial_record("x", "failed", None))
     write_trial(sweep, "{", name="y")
     code = ("import logging, sys; from pathlib import Path; logging.basicConfig(level='INFO');"
-            "from sweeper.callbacks import finish_sweep; finish_sweep(Path(sys.argv[1]));"
+            "from sweeper.results.finish import finish_sweep; finish_sweep(Path(sys.argv[1]));"
             "print('imported:', sorted({'tensorflow', 'keras'} & set(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code, str(sweep)], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "imported: []" in done.stdout and "│ x" in done.stdout
     assert "trials/y/trial.json: skipped, unreadable record" in done.stderr
-    assert "ERROR:sweeper.callbacks:no completed trial: nothing promoted" in done.stderr
+    assert "ERROR:sweeper.results.finish:no completed trial: nothing promoted" in done.stderr
     assert pd.read_csv(sweep / "leaderboard.csv")["status"].tolist() == ["failed"]
     assert not (sweep / "best").exists()
 

@@ -13,7 +13,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from sweeper import search
+from sweeper.config.overrides import sweep_arguments
+from sweeper.errors import SearchError
+from sweeper.search.space import parse_space
 from tests.conftest import records, run_cli
 from tests.test_sweep_hparams import STATUSES, post, tensorboard
 
@@ -23,7 +25,7 @@ TINY = ("dataset.limit=200", "train.epochs=1")
 
 def hyperparameter(line: str) -> Any:
     """The keras-tuner HyperParameter one override becomes."""
-    space = search.parse_space(search.sweep_arguments(None, ["model.units=8,16", line]), GROUPS)
+    space = parse_space(sweep_arguments(None, ["model.units=8,16", line]), GROUPS)
     hp = space.hyperparameters()
     return hp._hps[line.split("=", 1)[0]][0]
 
@@ -69,18 +71,18 @@ def test_each_syntax_form_maps_to_its_hyperparameter(line: str, kind: str,
     ("model.units=tag(cubic, interval(8,64))", "unknown tag 'cubic'"),
 ])
 def test_what_cannot_be_mapped_is_named(line: str, message: str) -> None:
-    with pytest.raises(search.SearchError, match=message.replace("(", r"\(")):
-        search.parse_space(search.sweep_arguments(None, [line]), GROUPS)
+    with pytest.raises(SearchError, match=message.replace("(", r"\(")):
+        parse_space(sweep_arguments(None, [line]), GROUPS)
 
 
 def test_an_empty_space_is_refused() -> None:
-    with pytest.raises(search.SearchError, match="the search space is empty"):
-        search.parse_space(search.sweep_arguments(None, ["train.epochs=2"]), GROUPS)
+    with pytest.raises(SearchError, match="the search space is empty"):
+        parse_space(sweep_arguments(None, ["train.epochs=2"]), GROUPS)
 
 
 def test_an_interval_over_an_integer_key_searches_integers(compose_config: Any) -> None:
     cfg = compose_config()
-    space = search.parse_space(search.sweep_arguments(None, [
+    space = parse_space(sweep_arguments(None, [
         "model.units=interval(16,256)", "model.dropout=interval(0,0.5)"]), GROUPS, cfg)
     units, dropout = space.swept()
     assert (units.kind, units.low, units.high) == ("int", 16, 256)
@@ -88,7 +90,7 @@ def test_an_interval_over_an_integer_key_searches_integers(compose_config: Any) 
 
 
 def test_the_command_line_overrides_a_preset_and_bookkeeping_is_not_searched() -> None:
-    space = search.parse_space(search.sweep_arguments(None, [
+    space = parse_space(sweep_arguments(None, [
         "model.units=8,16", "model.units=range(8,33,8)", "sweep.name=x", "paths.logs=l"]), GROUPS)
     (units,) = space.swept()
     assert (units.kind, units.low, units.high, units.step) == ("int", 8, 32, 8.0)

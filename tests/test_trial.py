@@ -65,7 +65,7 @@ def test_nan_loss_fails_the_trial_not_the_sweep(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["mlp", "cnn", "lenet5", "alexnet", "vgg16"])
 def test_every_model_classifies_raw_digits(compose_config, name: str) -> None:
-    from sweeper import models
+    from sweeper.trial import models
 
     cfg = compose_config(f"model={name}")
     model = models.build(cfg.model, (8, 8, 1), 10, 16.0)
@@ -77,7 +77,7 @@ def test_every_model_classifies_raw_digits(compose_config, name: str) -> None:
 
 
 def test_vgg16_is_the_published_stack_at_full_width(compose_config) -> None:
-    from sweeper import models
+    from sweeper.trial import models
 
     cfg = compose_config("model=vgg16", "model.width=1.0", "model.units=4096")
     model = models.build(cfg.model, (32, 32, 3), 1000, 255.0)

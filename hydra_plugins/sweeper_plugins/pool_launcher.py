@@ -1,6 +1,6 @@
 """``hydra/launcher=pool``: one trial per GPU (or CPU worker) in warm worker processes.
 
-The heavy lifting is in :mod:`sweeper.pool`, imported only when a sweep launches, so Hydra's
+The heavy lifting is in :mod:`sweeper.launch.pool`, imported only when a sweep launches, so Hydra's
 plugin discovery stays light and never imports TensorFlow.
 """
 
@@ -23,7 +23,7 @@ class PoolLauncher(Launcher):
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None
-        self.pool: Any = None  # sweeper.pool.Pool, kept across the batches of one sweep
+        self.pool: Any = None  # sweeper.launch.pool.Pool, kept across the batches of one sweep
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
               config: DictConfig) -> None:
@@ -33,6 +33,6 @@ class PoolLauncher(Launcher):
 
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:
-        from sweeper import pool
+        from sweeper.launch import pool
 
         return pool.launch(self, job_overrides, initial_job_idx)

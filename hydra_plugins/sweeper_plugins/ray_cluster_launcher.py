@@ -1,8 +1,8 @@
 """``hydra/launcher=ray_cluster``: Hydra's Ray launcher with sweeper's live table of trials, and
 a trial whose Ray worker dies for good failing alone instead of ending the sweep.
 
-The heavy lifting is in :mod:`sweeper.ray_launch`, imported only when a sweep launches. Without
-the ``ray`` extra installed there is nothing here for Hydra to find.
+The heavy lifting is in :mod:`sweeper.launch.ray_tasks`, imported only when a sweep launches.
+Without the ``ray`` extra installed there is nothing here for Hydra to find.
 """
 
 from __future__ import annotations
@@ -23,6 +23,6 @@ if HAVE_RAY:
     class RayClusterLauncher(RayLauncher):
         def launch(self, job_overrides: Sequence[Sequence[str]],
                    initial_job_idx: int) -> Sequence[JobReturn]:
-            from sweeper import ray_launch
+            from sweeper.launch import ray_tasks
 
-            return ray_launch.launch(self, job_overrides, initial_job_idx)
+            return ray_tasks.launch(self, job_overrides, initial_job_idx)

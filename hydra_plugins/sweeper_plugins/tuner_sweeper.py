@@ -1,6 +1,6 @@
 """``hydra/sweeper=tuner``: keras-tuner's random, Bayesian, Hyperband and grid search.
 
-The search itself is in :mod:`sweeper.search`, imported only when a sweep starts, so Hydra's
+The search itself is in :mod:`sweeper.search.loop`, imported only when a sweep starts, so Hydra's
 plugin discovery stays light and never imports keras-tuner or TensorFlow.
 """
 
@@ -23,7 +23,7 @@ class TunerSweeper(Sweeper):
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.launcher: Any = None
-        self.search: Any = None  # sweeper.search.Search of the running sweep
+        self.search: Any = None  # sweeper.search.loop.Search of the running sweep
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
               config: DictConfig) -> None:
@@ -33,13 +33,13 @@ class TunerSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
-        from sweeper import search
+        from sweeper.search.loop import Search
 
         assert self.config is not None and self.hydra_context is not None
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         groups = self.hydra_context.config_loader.list_groups("")
-        self.search = search.Search(self.config, arguments, groups, self.launcher,
+        self.search = Search(self.config, arguments, groups, self.launcher,
                                     validate=self.validate_batch_is_legal)
         return self.search.run()

@@ -15,6 +15,13 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from sweeper.record import Objective, Status, TrialRecord
+
+
+def _record(out: Path, status: Status) -> None:
+    TrialRecord(sweep="probe", trial_id=out.name, objective=Objective("score", "max"),
+                status=status).write(out)
+
 
 @hydra.main(version_base="1.3", config_path=None)
 def main(cfg: DictConfig) -> float:
@@ -23,7 +30,7 @@ def main(cfg: DictConfig) -> float:
     record = out / "trial.json"
     if cfg.get("die_once") and not (out / "attempted").exists():
         (out / "attempted").touch()
-        record.write_text(json.dumps({"status": "running", "trial_id": out.name}))
+        _record(out, Status.RUNNING)
         os.kill(os.getpid(), signal.SIGKILL)
     if record.exists():
         (out / "previous.json").write_text(record.read_text())
@@ -31,7 +38,7 @@ def main(cfg: DictConfig) -> float:
     probe = {"pid": os.getpid(), "slot": os.environ.get("SWEEPER_SLOT"),
              "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"), "start": start, "end": time.time()}
     (out / "probe.json").write_text(json.dumps(probe))
-    record.write_text(json.dumps({"status": "completed", "trial_id": out.name}))
+    _record(out, Status.COMPLETED)
     return 1.0
 
 

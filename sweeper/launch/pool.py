@@ -16,29 +16,25 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import multiprocessing as mp
 import os
-import signal
-import sys
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
 import cloudpickle
-from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, JobStatus, run_job, setup_globals
-from omegaconf import DictConfig, open_dict
+from hydra.core.utils import JobReturn, setup_globals
 
-from sweeper.devices import Slot
-from sweeper.progress import Board
-from sweeper.record import RECORD, Status, now_iso, read_record, write_json
+from sweeper.launch import kinds
+from sweeper.launch.devices import Slot
+from sweeper.launch.jobs import Job, Outcome, died_return, outcome, record_death
+from sweeper.launch.progress import Board
+from sweeper.launch.worker import worker_main
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +43,6 @@ STOP_GRACE_S = 10.0
 
 class WorkerDied(RuntimeError):
     """A worker process ended while it ran a trial."""
-
-
-@dataclass
-class Job:
-    """One trial of the batch: its overrides, where its folder is, and how often it was tried."""
-
-    idx: int
-    overrides: list[str]
-    attempts: int = 0
-    output_dir: str | None = None
-    started: float = 0.0
 
 
 @dataclass
@@ -219,113 +204,7 @@ class Pool:
             pending.appendleft(job)
         else:
             results[job.idx] = died_return(job, cause)
-            board.finished(job.idx, ("failed", cause))
-
-
-def outcome(ret: JobReturn) -> tuple[str, Any]:
-    if ret.status == JobStatus.FAILED:
-        return "failed", str(ret._return_value)
-    value = ret._return_value
-    if isinstance(value, float) and math.isnan(value):
-        return "failed", None
-    return "completed", value
-
-
-def record_death(job: Job, cause: str, will_retry: bool) -> None:
-    """Mark the trial's record failed with the cause, when the trial got as far as writing one.
-
-    ``retry_pending`` tells a later run of the sweep that this failure is the worker's, with a
-    retry still owed (the sweep may be interrupted before it happens).
-    """
-    if job.output_dir is None:
-        return
-    trial_dir = Path(job.output_dir)
-    record = read_record(trial_dir)
-    if record is None or record.get("status") != Status.RUNNING.value:
-        return
-    record.update(status=Status.FAILED.value, error=cause, finished_at=now_iso(),
-                  retry_pending=will_retry)
-    write_json(trial_dir / RECORD, record)
-
-
-def died_return(job: Job, cause: str) -> JobReturn:
-    # A dead worker fails its trial, not the sweep: the value is NaN like any failed trial's,
-    # so Hydra's sweeper goes on and the end-of-sweep callbacks still run.
-    ret = JobReturn(overrides=job.overrides, status=JobStatus.COMPLETED, _return_value=math.nan)
-    ret.working_dir = job.output_dir or ""
-    return ret
-
-
-# -- the worker process -----------------------------------------------------------------------
-
-
-def worker_main(conn: Connection, env: dict[str, str], payload: bytes, log_path: str,
-                warmup: str | None, reuse: bool, parent_pid: int) -> None:
-    """Entry point of a worker process: set up its slot, warm up, then run jobs it is sent."""
-    os.environ.update(env)  # before anything can import TensorFlow
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    _redirect_output(log_path)
-    _exit_with_parent(parent_pid)
-    hydra_context, config, task_function, singleton_state = cloudpickle.loads(payload)
-    setup_globals()
-    Singleton.set_state(singleton_state)
-    if warmup:
-        _call(warmup, config)
-    conn.send(("ready", os.getpid()))
-    while True:
-        try:
-            message = conn.recv()
-        except EOFError:
-            return
-        if message[0] == "stop":
-            return
-        _, idx, overrides = message
-        conn.send(("done", idx, cloudpickle.dumps(
-            _run_one(conn, idx, overrides, hydra_context, config, task_function))))
-        if not reuse:
-            return
-
-
-def _run_one(conn: Connection, idx: int, overrides: list[str], hydra_context: Any,
-             config: DictConfig, task_function: Callable[[DictConfig], Any]) -> JobReturn:
-    sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
-    with open_dict(sweep_config):
-        sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
-        sweep_config.hydra.job.num = idx
-    HydraConfig.instance().set_config(sweep_config)
-    output_dir = Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
-    conn.send(("started", idx, str(output_dir)))
-    return run_job(hydra_context=hydra_context, config=sweep_config, task_function=task_function,
-                   job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
-
-
-def _redirect_output(log_path: str) -> None:
-    """Send the worker's stdout/stderr (TensorFlow's C++ logs included) to its log file."""
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-
-
-def _exit_with_parent(parent_pid: int) -> None:
-    """End this worker if the sweep process goes away, even by ``kill -9``: no orphans."""
-
-    def watch() -> None:
-        while True:
-            if os.getppid() != parent_pid:
-                os._exit(1)
-            time.sleep(1.0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
-def _call(dotted: str, config: DictConfig) -> None:
-    import importlib
-
-    module, _, name = dotted.rpartition(".")
-    getattr(importlib.import_module(module), name)(config)
+            board.finished(job.idx, Outcome("failed", None, cause))
 
 
 # -- the launcher's entry point ---------------------------------------------------------------
@@ -334,9 +213,7 @@ def _call(dotted: str, config: DictConfig) -> None:
 def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
            initial_job_idx: int) -> list[JobReturn]:
     """Run one batch of Hydra jobs for ``PoolLauncher``; results in the batch's order."""
-    from hydra.core.utils import configure_log, filter_overrides
-
-    from sweeper.devices import plan_slots
+    from hydra.core.utils import configure_log
 
     setup_globals()
     config = launcher.config
@@ -346,8 +223,7 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
     sweep_dir = Path(str(config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
     if launcher.pool is None:
-        slots = plan_slots(s.get("devices", "auto"), s.get("trials_per_device", 1),
-                           s.get("devices_per_trial", 1), s.get("workers"))
+        slots = kinds.pool_slots(s)
         extra = {str(k): str(v) for k, v in (s.get("env") or {}).items()}
         slots = [replace(slot, env={**slot.env, **extra}) for slot in slots]
         reuse = s.get("reuse_workers", "auto")
@@ -362,10 +238,10 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
     log.info("pool: %d trial(s) on %d slot(s): %s", len(job_overrides), len(pool.slots),
              ", ".join(slot.name for slot in pool.slots))
     jobs = [Job(initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)]
-    for job in jobs:
-        log.info("\t#%d : %s", job.idx, " ".join(filter_overrides(job.overrides)))
+    board = Board([(j.idx, j.overrides) for j in jobs], len(pool.slots), s.get("live"))
+    board.log_plan()
     try:
-        with Board([(j.idx, j.overrides) for j in jobs], len(pool.slots), s.get("live")) as board:
+        with board:
             results = pool.run(jobs, board)
     except BaseException:
         pool.close()  # Ctrl-C or a broken pool: no worker outlives the sweep

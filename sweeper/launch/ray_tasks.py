@@ -17,13 +17,13 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
+from hydra.core.utils import JobReturn, configure_log, setup_globals
 from omegaconf import DictConfig, open_dict
 
-from sweeper.devices import ray_room
-from sweeper.pool import Job, died_return, outcome, record_death
-from sweeper.progress import Board
-from sweeper.record import read_record
+from sweeper.launch.jobs import Job, died_return, outcome, record_death
+from sweeper.launch.progress import Board
+from sweeper.launch.ray_cluster import ray_room
+from sweeper.record import RECORD, TrialRecord
 
 log = logging.getLogger(__name__)
 POLL_S = 0.5  # how often running trials' records are read for the table
@@ -33,6 +33,9 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
            initial_job_idx: int) -> list[JobReturn]:
     """Submit the batch as Ray tasks; results in the batch's order."""
     import ray
+
+    # Private helpers of hydra-ray-launcher (bounded in pyproject.toml): submitting a job exactly
+    # as its own launcher does is the point of this module.
     from hydra_plugins.hydra_ray_launcher._launcher_util import launch_job_on_ray, start_ray
 
     setup_globals()
@@ -47,14 +50,15 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
     jobs: dict[Any, Job] = {}
     for i, overrides in enumerate(job_overrides):
         job = Job(initial_job_idx + i, list(overrides), attempts=1)
-        log.info("\t#%d : %s", job.idx, " ".join(filter_overrides(job.overrides)))
         sweep_config = _sweep_config(context, config, job)
         ref = launch_job_on_ray(context, launcher.ray_cfg.remote, sweep_config,
                                 launcher.task_function, Singleton.get_state())
         jobs[ref] = job
     results: dict[int, JobReturn] = {}
     slots = max(1, ray_room(launcher.ray_cfg)[0])
-    with Board([(j.idx, j.overrides) for j in jobs.values()], slots) as board:
+    board = Board([(j.idx, j.overrides) for j in jobs.values()], slots)
+    board.log_plan()
+    with board:
         for job in jobs.values():
             board.output_dir(job.idx, str(job.output_dir))
         pending = list(jobs)
@@ -98,16 +102,15 @@ def _started(job: Job, board: Board, submitted: float, done: bool = False) -> No
     if job.started or job.output_dir is None:
         return
     try:
-        fresh = (Path(job.output_dir) / "trial.json").stat().st_mtime >= submitted
+        fresh = (Path(job.output_dir) / RECORD).stat().st_mtime >= submitted
     except OSError:
         fresh = False
-    record = read_record(Path(job.output_dir)) if fresh or done else None
+    record = TrialRecord.read(Path(job.output_dir)) if fresh or done else None
     if record is None and not done:
         return
-    record = record or {}
     job.started = time.time()
-    node = str(record.get("node") or "")
-    device = str(record.get("device") or "")
+    node = str(record.node or "") if record else ""
+    device = record.device if record else ""
     board.started(job.idx, f"{device} {node[:8]}".strip() or "?")
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from sweeper.data import Splits
+from sweeper.trial.data import Splits
 
 BATCH = 1024
 

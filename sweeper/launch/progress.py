@@ -19,11 +19,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from sweeper.record import read_record
+from sweeper.config.keys import label
+from sweeper.launch.jobs import Outcome
+from sweeper.record import TrialRecord
 
 log = logging.getLogger(__name__)
 
-HIDDEN = ("sweep.name=", "paths.", "+search=", "search=", "hydra.")
 STYLE = {"pending": "dim", "running": "cyan", "retrying": "yellow", "completed": "green",
          "failed": "red"}
 
@@ -48,12 +49,21 @@ class Board:
 
     def __init__(self, jobs: list[tuple[int, list[str]]], slots: int,
                  live: bool | None = None) -> None:
-        self.rows = {idx: Row(idx, _label(overrides)) for idx, overrides in jobs}
+        # What every trial of the batch shares is said once, not on every line.
+        self.common = set.intersection(*(set(o) for _, o in jobs)) if len(jobs) > 1 else set()
+        self.rows = {idx: Row(idx, label(overrides, self.common)) for idx, overrides in jobs}
         self.slots = max(1, slots)
         self.t0 = time.time()
         self.live_mode = sys.stdout.isatty() if live is None else live
         self._live: Live | None = None
         self._last = 0.0
+
+    def log_plan(self) -> None:
+        """The batch's trials, one line each, and what they all share."""
+        if self.common:
+            log.info("every trial: %s", label(sorted(self.common)))
+        for row in self.rows.values():
+            log.info("\t#%d : %s", row.idx, row.label)
 
     def __enter__(self) -> Board:
         if self.live_mode:
@@ -88,12 +98,12 @@ class Board:
         if not self.live_mode:
             log.info("trial #%d %s; retrying", idx, cause)
 
-    def finished(self, idx: int, outcome: tuple[str, Any]) -> None:
+    def finished(self, idx: int, outcome: Outcome) -> None:
         row = self.rows[idx]
-        row.status, row.finished = outcome[0], time.time()
+        row.status, row.finished = outcome.status, time.time()
         self._read_record(row)
-        if outcome[0] == "failed" and isinstance(outcome[1], str):
-            row.note = outcome[1]
+        if outcome.error:
+            row.note = outcome.error
         if not self.live_mode:
             result = row.metric or row.note or ""
             log.info("trial #%d %s on %s in %.1fs %s [%s]", idx, row.status, row.device,
@@ -116,20 +126,18 @@ class Board:
 
     @staticmethod
     def _read_record(row: Row) -> None:
-        record = read_record(Path(row.output_dir)) if row.output_dir else None
-        if not record:
+        record = TrialRecord.read(Path(row.output_dir)) if row.output_dir else None
+        if record is None:
             return
-        epochs = record.get("hparams", {}).get("train.epochs", "?")
-        row.epoch = f"{record.get('epochs_completed', 0)}/{epochs}"
-        objective = record.get("objective") or {}
-        name = objective.get("name", "")
-        value = objective.get("value")
+        row.epoch = f"{record.epochs_completed}/{record.hparams.get('train.epochs', '?')}"
+        name = record.objective.name
+        value = record.objective.value
         if value is None:
-            value = (record.get("metrics") or {}).get(name)
+            value = record.metrics.get(name)
         if value is not None:
             row.metric = f"{name} {value:.4f}"
-        if record.get("error"):
-            row.note = str(record["error"])
+        if record.error:
+            row.note = record.error
 
     def summary(self) -> str:
         """Counts by status, elapsed time and an estimate of the time left."""
@@ -159,10 +167,6 @@ class Board:
                           row.device, row.epoch, row.metric or row.note,
                           _clock(elapsed) if row.started else "")
         return Group(table, Text(self.summary()))
-
-
-def _label(overrides: list[str]) -> str:
-    return " ".join(o for o in overrides if not o.startswith(HIDDEN)) or "(defaults)"
 
 
 def _clock(seconds: float) -> str:

@@ -6,47 +6,55 @@ A trial's folder is the single source of truth: nothing here needs anything but 
 
 from __future__ import annotations
 
-import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from sweeper.record import RECORD, Status, write_atomic
+from sweeper.atomic import write_atomic
+from sweeper.config.keys import identity, label
+from sweeper.errors import NoResults
+from sweeper.record import RECORD, RecordError, Status, TrialRecord
 
 LEADERBOARD_CSV = "leaderboard.csv"
 LEADERBOARD_MD = "leaderboard.md"
-FIRST = ["rank", "trial_id", "status", "objective"]
+FIRST = ["rank", "trial_id", "label", "status", "objective"]
 LAST = ["best_epoch", "epochs", "continues", "continued_in", "duration_s", "device", "node",
         "error"]
 # Ties on the ranking metric go to the lower validation loss, then the shorter trial.
 TIE_BREAKERS = ("val_loss", "duration_s")
 
 
-class NoResults(ValueError):
-    """A sweep folder without results to rank or promote; the message is one line."""
-
-
 def load(sweep_dir: Path) -> tuple[pd.DataFrame, list[str]]:
     """One row per readable trial record, and one line (file: why) per record skipped."""
     if not sweep_dir.is_dir():
         raise NoResults(f"{sweep_dir}: no such sweep folder")
-    rows, problems = [], []
+    rows, problems, overrides = [], [], []
     for folder in sorted(p for p in (sweep_dir / "trials").glob("*") if p.is_dir()):
         path = folder / RECORD
         try:
-            rows.append(_row(json.loads(path.read_text()), folder.name))
+            record = TrialRecord.load(folder)
+            rows.append(_row(record, folder.name))
+            overrides.append(identity(record.overrides))
         except FileNotFoundError:
             problems.append(f"{path}: skipped, no record (the trial has not started)")
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        except RecordError as e:
+            problems.append(f"{path}: skipped, unreadable record ({e})")
+        except (OSError, ValueError) as e:
             problems.append(f"{path}: skipped, unreadable record ({type(e).__name__}: {e})")
     if not rows:
         skipped = f" ({len(problems)} skipped)" if problems else ""
         raise NoResults(f"{sweep_dir}: no readable trial records under trials/{skipped}")
     # pd.array infers each column from its values: ints stay Int64 even beside a missing value,
     # and 0.0/1.0 stay Float64 (DataFrame.convert_dtypes would turn those into integers).
+    # A trial as a person names it: what sets it apart from the sweep's other trials (its id
+    # where that is nothing, or not enough to tell it from another).
+    common = set.intersection(*map(set, overrides)) if len(overrides) > 1 else set()
+    labels = [label(lines, common) for lines in overrides]
+    for row, name in zip(rows, labels, strict=True):
+        row["label"] = name if labels.count(name) == 1 and name != label([]) else \
+            row["trial_id"]
     columns = list(dict.fromkeys(c for row in rows for c in row))
     df = pd.DataFrame({c: pd.array([row.get(c) for row in rows]) for c in columns})
     # The objective and metrics are numbers even where no trial has one yet (a sweep of failed
@@ -63,35 +71,30 @@ def load(sweep_dir: Path) -> tuple[pd.DataFrame, list[str]]:
     return df, problems
 
 
-def _row(record: Any, folder: str) -> dict[str, Any]:
+def _row(record: TrialRecord, folder: str) -> dict[str, Any]:
     """The leaderboard row of one record; raises on anything a trial would not have written."""
-    if not isinstance(record, dict):
-        raise TypeError(f"a JSON {type(record).__name__}, not an object")
-    if record["trial_id"] != folder:
-        raise ValueError(f"trial_id {record['trial_id']!r} does not match its folder")
-    objective = record["objective"]
-    if objective["mode"] not in ("max", "min"):
-        raise ValueError(f"objective mode {objective['mode']!r}, not max or min")
+    if record.trial_id != folder:
+        raise ValueError(f"trial_id {record.trial_id!r} does not match its folder")
+    objective = record.objective
     row: dict[str, Any] = {
-        "trial_id": folder, "status": Status(record["status"]).value,
-        "objective": _number(objective.get("value")), "objective_name": str(objective["name"]),
-        "objective_mode": objective["mode"],
+        "trial_id": folder, "status": record.status.value,
+        "objective": _number(objective.value), "objective_name": str(objective.name),
+        "objective_mode": objective.mode,
     }
-    row.update({f"hp.{k}": v for k, v in record.get("hparams", {}).items()})
-    metrics = record.get("metrics") or {}
-    row.update({k: _number(v) for k, v in metrics.items()})
-    row.update(best_epoch=_number(record.get("best_epoch"), int),
-               epochs=_number(record.get("epochs_completed"), int),
-               duration_s=_number(record.get("duration_s")), device=record.get("device"),
-               node=record.get("node") or record.get("host"), error=record.get("error"))
-    warm_start = record.get("warm_start") or {}
+    row.update({f"hp.{k}": v for k, v in record.hparams.items()})
+    row.update({k: _number(v) for k, v in record.metrics.items()})
+    row.update(best_epoch=_number(record.best_epoch, int),
+               epochs=_number(record.epochs_completed, int),
+               duration_s=_number(record.duration_s), device=record.device,
+               node=record.node or record.host, error=record.error)
+    warm_start = record.warm_start or {}
     if warm_start.get("trial"):  # a Hyperband survivor: it continues that trial's training
         row["continues"] = str(warm_start["trial"])
     return row
 
 
 _COUNTS = ("best_epoch", "epochs")
-_NOT_FLOAT = ("trial_id", "status", "objective_name", "objective_mode", "device", "node",
+_NOT_FLOAT = ("trial_id", "label", "status", "objective_name", "objective_mode", "device", "node",
               "error", "continues", *_COUNTS)
 
 
@@ -174,35 +177,18 @@ def markdown(table: pd.DataFrame) -> str:
     return str(shown.to_markdown(index=False, floatfmt=".4g", missingval=""))
 
 
-def summary_columns(ranked: pd.DataFrame) -> list[str]:
-    """The columns worth a terminal's width: rank, id, status, varying hparams, key metrics."""
-    varying = [c for c in ranked if c.startswith("hp.") and ranked[c].nunique(dropna=True) > 1]
-    metrics = [c for c in ("objective", "val_loss", "test_accuracy", "test_f1_macro")
-               if c in ranked]
-    return [c for c in ("rank", "trial_id", "status", *varying, *metrics, "duration_s", "device",
-                        "error") if c in ranked]
-
-
-def print_table(ranked: pd.DataFrame, top: int | None = None, title: str = "",
-                columns: list[str] | None = None) -> None:
-    """The ranked table in the terminal (rich); failed and running trials in red."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title or None, header_style="bold")
-    columns = columns or summary_columns(ranked)
-    for column in columns:
-        table.add_column(column.removeprefix("hp."))
-    for _, row in (ranked.head(top) if top else ranked).iterrows():
-        completed = row.get("status", Status.COMPLETED.value) == Status.COMPLETED.value
-        table.add_row(*[_cell(row[c]) for c in columns], style="" if completed else "red")
-    # Off a terminal (CI logs, files) rich would assume 80 columns and squeeze every cell.
-    Console(file=sys.stdout, width=None if sys.stdout.isatty() else 220).print(table)
-
-
-def _cell(value: Any) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+def compare(sweep_dirs: list[Path], metric: str | None, mode: str | None) -> pd.DataFrame:
+    """The best completed trial of each sweep, one sweep a row."""
+    rows = []
+    for sweep_dir in sweep_dirs:
+        df, _ = load(sweep_dir)
+        ranked = rank(df, metric, mode)
+        counts = ranked["status"].value_counts()
+        row = {"sweep": str(sweep_dir), "trials": len(ranked),
+               **{status: int(counts.get(status, 0)) for status in ("completed", "failed",
+                                                                     "running")}}
+        best = ranked[ranked["rank"] == 1]
+        if not best.empty:
+            row.update(best.iloc[0].drop(labels=["rank", "status"]).to_dict())
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import gzip
 import math
+import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +20,8 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from sweeper.schema import IMAGE_SUFFIXES, keras_cache_dir
-
-
-class DatasetError(RuntimeError):
-    """The data cannot be loaded; the message is one line naming the file or folder."""
+from sweeper.config.schema import IMAGE_SUFFIXES
+from sweeper.errors import DatasetError
 
 
 @dataclass(frozen=True)
@@ -89,6 +87,12 @@ def _digits(d: Any) -> Loaded:
     y = bunch.target.astype(np.int64)
     x_train, x_test, y_train, y_test = _split(x, y, d.test_split, d.split_seed)
     return (x_train, y_train), (x_test, y_test), tuple(str(c) for c in range(10)), 16.0
+
+
+def keras_cache_dir(cfg: Any) -> Path:
+    """Folder Keras caches datasets in (``$KERAS_HOME/datasets``, default ``~/.keras/datasets``)."""
+    base = cfg.cache_dir or os.environ.get("KERAS_HOME") or "~/.keras"
+    return Path(base).expanduser() / "datasets"
 
 
 def _cached(d: Any, *relative: str) -> list[Path]:

@@ -6,14 +6,12 @@ TensorFlow is imported only when a trial actually trains.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import shutil
-import socket
 import time
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -21,28 +19,18 @@ import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from sweeper import data, evaluate, hparams, models
-from sweeper.record import (
-    RECORD,
-    Status,
-    config_difference,
-    config_yaml,
-    node_name,
-    now_iso,
-    read_record,
-    write_atomic,
-    write_json,
-)
+from sweeper import hparams
+from sweeper.atomic import write_atomic
+from sweeper.config.identity import config_difference, config_yaml
+from sweeper.errors import TrialFailed
+from sweeper.record import CHECKPOINT, Objective, Status, TrialRecord, now_iso, where
+from sweeper.trial import data, evaluate, models
+from sweeper.trial.callbacks import atomic_checkpoint, backup_epoch, best_of, progress
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT = "checkpoints/best.keras"
 BACKUP = "checkpoints/backup"
 CONFUSION = "confusion_matrix.csv"
-
-
-class TrialFailed(RuntimeError):
-    """This trial cannot finish (NaN loss, no checkpoint); the sweep goes on."""
 
 
 def run(cfg: DictConfig) -> float:
@@ -64,15 +52,15 @@ class Trial:
         self.backup = trial_dir / BACKUP
 
     def run(self) -> float:
-        earlier = read_record(self.dir)
+        earlier = TrialRecord.read(self.dir)
         if earlier is not None and (reason := self._skip(earlier)):
             log.info("trial %s: %s", self.id, reason)
-            value = (earlier.get("objective") or {}).get("value")
+            value = earlier.objective.value
             return float(value) if value is not None else math.nan
-        self._t0 = time.time()
+        started = time.time()
         record = self._new_record(earlier)
         write_atomic(self.dir / "config.yaml", config_yaml(self.cfg))
-        write_json(self.dir / RECORD, record)
+        record.write(self.dir)
         try:
             self._train(record)
         except TrialFailed as e:
@@ -81,88 +69,75 @@ class Trial:
         except Exception as e:  # a failing trial never takes the sweep down
             log.exception("trial %s failed", self.id)
             self._fail(record, f"{type(e).__name__}: {e}")
-        record["finished_at"] = now_iso()
-        record["duration_s"] = round(time.time() - self._t0, 3)
+        record.close(started)
         try:
-            write_json(self.dir / RECORD, record)
+            record.write(self.dir)
         except OSError as e:  # a full disk: the last record written stays valid
             log.error("trial %s: could not write its record: %s", self.id, e)
             return math.nan
         # Finished either way: a retry of a failed trial starts afresh, not from its last state.
         shutil.rmtree(self.backup, ignore_errors=True)
-        value = record["objective"]["value"]
+        value = record.objective.value
         return float(value) if value is not None else math.nan
 
-    def _skip(self, earlier: dict[str, Any]) -> str | None:
+    def _skip(self, earlier: TrialRecord) -> str | None:
         """Why this trial need not run again (None: run it, resuming where it stopped)."""
         path = self.dir / "config.yaml"
         change = config_difference(path.read_text(), config_yaml(self.cfg)) if path.exists() \
             else None
         if change:
             return f"ran earlier with a different configuration ({change}); not overwritten"
-        status = earlier.get("status")
-        if status == Status.COMPLETED:
+        if earlier.status is Status.COMPLETED:
             return "completed earlier, skipped"
         # retry_pending: the launcher recorded its worker's death and owes the trial a retry.
-        retry = self.cfg.sweep.retry_failed or earlier.get("retry_pending", False)
-        if status == Status.FAILED and not retry:
+        retry = self.cfg.sweep.retry_failed or earlier.retry_pending
+        if earlier.status is Status.FAILED and not retry:
             return "failed earlier, skipped (sweep.retry_failed=true runs it again)"
         return None
 
-    def _new_record(self, earlier: dict[str, Any] | None) -> dict[str, Any]:
+    def _new_record(self, earlier: TrialRecord | None) -> TrialRecord:
         s = self.cfg.sweep
         resumed = backup_epoch(self.backup)
-        history = (earlier or {}).get("history", [])[:resumed] if resumed else []
+        history = earlier.history[:resumed] if earlier is not None and resumed else []
         if len(history) < resumed:  # a backup the record cannot account for: start afresh
             history = []
-        return {
-            "schema": 1, "sweep": s.name, "trial_id": self.id, "status": Status.RUNNING.value,
-            "overrides": self.overrides, "hparams": self.hparams,
-            "objective": {"name": s.metric, "mode": s.mode, "value": None},
-            "metrics": history[-1] if history else {}, "best_epoch": None,
-            "epochs_completed": len(history), "checkpoint": CHECKPOINT,
-            "tensorboard_run": str(self.tb_run), "device": _device(),
-            "slot": os.environ.get("SWEEPER_SLOT", "local"),
-            "started_at": now_iso(), "finished_at": None, "duration_s": None, "error": None,
-            "history": history, "resumed_from_epoch": len(history) or None,
-            "attempts": int((earlier or {}).get("attempts", 0)) + 1,
-            "epochs_trained": int((earlier or {}).get("epochs_trained", 0)),
-            "timings": {}, "pid": os.getpid(), "host": socket.gethostname(),
-            "node": node_name(),
-            "versions": _versions(),
-            **self._search_fields(),
-        }
-
-    def _search_fields(self) -> dict[str, Any]:
-        """Where a searched trial came from: keras-tuner's trial, and the trial it continues."""
-        fields: dict[str, Any] = {}
+        record = TrialRecord(
+            sweep=str(s.name), trial_id=self.id, overrides=list(self.overrides),
+            hparams=self.hparams, objective=Objective(str(s.metric), str(s.mode)),
+            metrics=dict(history[-1]) if history else {}, epochs_completed=len(history),
+            tensorboard_run=str(self.tb_run), device=_device(), started_at=now_iso(),
+            history=history, resumed_from_epoch=len(history) or None,
+            attempts=(earlier.attempts if earlier else 0) + 1,
+            epochs_trained=earlier.epochs_trained if earlier else 0,
+            versions=_versions(), **where())
         if self.cfg.tuner.trial is not None:
-            fields["tuner"] = {k: self.cfg.tuner[k] for k in ("trial", "bracket", "round")}
+            record.tuner = {k: self.cfg.tuner[k] for k in ("trial", "bracket", "round")}
         if self.cfg.train.warm_start is not None:
-            fields["warm_start"] = {"trial": str(self.cfg.train.warm_start),
-                                    "initial_epoch": int(self.cfg.train.initial_epoch)}
-        return fields
+            record.warm_start = {"trial": str(self.cfg.train.warm_start),
+                                 "initial_epoch": int(self.cfg.train.initial_epoch)}
+        return record
 
-    def _fail(self, record: dict[str, Any], error: str) -> None:
-        record.update(status=Status.FAILED.value, error=error)
+    def _fail(self, record: TrialRecord, error: str) -> None:
+        record.fail(error)
         self._end_session(Status.FAILED)
 
-    def _train(self, record: dict[str, Any]) -> None:
+    def _train(self, record: TrialRecord) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import keras
         import tensorflow as tf
 
         cfg, t = self.cfg, self.cfg.train
+        metric, mode = record.objective.name, record.objective.mode
         # A warm worker's earlier trials leave Keras state behind; Python's GC frees the rest
         # (a forced collection costs a quarter second per trial).
         keras.backend.clear_session(free_memory=False)
         keras.utils.set_random_seed(t.seed)
         gpus = len(tf.config.list_physical_devices("GPU"))
-        record["device"] = _device(gpus)
+        record.device = _device(gpus)
         # A trial given several GPUs trains on all of them, as in the MirroredStrategy tutorial.
         strategy = tf.distribute.MirroredStrategy() if gpus > 1 else tf.distribute.get_strategy()
-        history = self._history = record["history"]
-        fresh = record["resumed_from_epoch"] is None
+        history = self._history = record.history
+        fresh = record.resumed_from_epoch is None
         if fresh:  # an earlier, unfinished attempt's events and backup would mislead
             shutil.rmtree(self.tb_run, ignore_errors=True)
             shutil.rmtree(self.backup, ignore_errors=True)
@@ -173,7 +148,7 @@ class Trial:
 
         tic = time.time()
         splits = data.load(cfg.dataset, t.validation_split)
-        record["timings"]["load_s"] = round(time.time() - tic, 3)
+        record.timings["load_s"] = round(time.time() - tic, 3)
         with strategy.scope():
             model = models.build(cfg.model, splits.input_shape, splits.num_classes, splits.scale)
             model.compile(optimizer=models.optimizer(cfg.optimizer),
@@ -183,13 +158,12 @@ class Trial:
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         if fresh and t.warm_start is not None:
             self._warm_start(model, record)
-        progress = _progress(self, record)
+        watch = progress(record, self.dir, int(t.epochs))
         callbacks: list[keras.callbacks.Callback] = [
-            _atomic_checkpoint(checkpoint, cfg.sweep.metric, cfg.sweep.mode,
-                               best_of(history, cfg.sweep.metric, cfg.sweep.mode)),
+            atomic_checkpoint(checkpoint, metric, mode, best_of(history, metric, mode)),
             keras.callbacks.TensorBoard(log_dir=str(self.tb_run), write_graph=False),
             keras.callbacks.TerminateOnNaN(),
-            progress,  # records the epoch before the backup is taken: resume trims to the backup
+            watch,  # records the epoch before the backup is taken: resume trims to the backup
             # Weights, optimizer state and epoch after every epoch: an interrupted trial
             # continues from its last completed epoch, not from scratch.
             # It is kept past the end of fit, until the record is final: an interruption while
@@ -199,43 +173,38 @@ class Trial:
         ]
         if t.early_stopping_patience:
             callbacks.append(keras.callbacks.EarlyStopping(
-                monitor=cfg.sweep.metric, mode=cfg.sweep.mode,
-                patience=t.early_stopping_patience))
+                monitor=metric, mode=mode, patience=t.early_stopping_patience))
         tic = time.time()
         # A resumed trial's initial epoch comes from its backup (BackupAndRestore sets it).
         model.fit(splits.x_train, splits.y_train, epochs=t.epochs, batch_size=t.batch_size,
                   initial_epoch=t.initial_epoch, validation_data=(splits.x_val, splits.y_val),
                   callbacks=callbacks, verbose=0)
-        record["timings"]["fit_s"] = round(time.time() - tic, 3)
-        if progress.nan_epoch is not None:
-            raise TrialFailed(f"nan loss at epoch {progress.nan_epoch}")
-        best = best_of(history, cfg.sweep.metric, cfg.sweep.mode)
+        record.timings["fit_s"] = round(time.time() - tic, 3)
+        if watch.nan_epoch is not None:
+            raise TrialFailed(f"nan loss at epoch {watch.nan_epoch}")
+        best = best_of(history, metric, mode)
         if best is None or not checkpoint.exists():
-            raise TrialFailed(f"no checkpoint: {cfg.sweep.metric} was never finite")
+            raise TrialFailed(f"no checkpoint: {metric} was never finite")
 
         tic = time.time()
         scores, matrix = evaluate.scores(keras.models.load_model(checkpoint), splits)
         self._log_scores(scores, matrix, splits.class_names)
-        record["timings"]["evaluate_s"] = round(time.time() - tic, 3)
-        best_epoch = 1 + [h.get(cfg.sweep.metric) for h in history].index(best)
-        record["best_epoch"] = best_epoch
-        record["metrics"] = {**history[best_epoch - 1], **scores}
-        record["objective"]["value"] = best
-        record["status"] = Status.COMPLETED.value
+        record.timings["evaluate_s"] = round(time.time() - tic, 3)
+        record.complete(1 + [h.get(metric) for h in history].index(best), scores)
         self._end_session(Status.COMPLETED)
-        log.info("trial %s: %s=%.4f at epoch %d, test_accuracy=%.4f", self.id, cfg.sweep.metric,
-                 best, best_epoch, scores["test_accuracy"])
+        log.info("trial %s: %s=%.4f at epoch %d, test_accuracy=%.4f", self.id, metric,
+                 best, record.best_epoch, scores["test_accuracy"])
 
-    def _warm_start(self, model: Any, record: dict[str, Any]) -> None:
+    def _warm_start(self, model: Any, record: TrialRecord) -> None:
         """Continue from ``train.warm_start``'s trial, as Hyperband's survivors do: its best
         weights, its best checkpoint as the best so far, and its first epochs as this trial's."""
         t = self.cfg.train
         parent = self.dir.parent / str(t.warm_start)
-        earlier = read_record(parent)
-        if earlier is None or earlier.get("status") != Status.COMPLETED.value:
+        earlier = TrialRecord.read(parent)
+        if earlier is None or earlier.status is not Status.COMPLETED:
             raise TrialFailed(f"train.warm_start={t.warm_start}: no completed trial of sweep "
                               f"{self.cfg.sweep.name} by that id")
-        inherited = list(earlier.get("history") or [])[:t.initial_epoch]
+        inherited = list(earlier.history)[:t.initial_epoch]
         if len(inherited) < t.initial_epoch:
             raise TrialFailed(f"train.warm_start={t.warm_start}: that trial trained "
                               f"{len(inherited)} epochs, not train.initial_epoch={t.initial_epoch}")
@@ -244,9 +213,9 @@ class Trial:
         partial = mine.with_name(".partial.keras")
         shutil.copyfile(parent / CHECKPOINT, partial)
         os.replace(partial, mine)
-        record["history"].extend(inherited)
-        record["epochs_completed"] = len(inherited)
-        record["metrics"] = dict(inherited[-1]) if inherited else {}
+        record.history.extend(inherited)
+        record.epochs_completed = len(inherited)
+        record.metrics = dict(inherited[-1]) if inherited else {}
         log.info("trial %s: continues trial %s after epoch %d", self.id, t.warm_start,
                  t.initial_epoch)
 
@@ -280,72 +249,6 @@ class Trial:
         writer.close()
 
 
-def _progress(trial: Trial, record: dict[str, Any]) -> Any:
-    """A Keras callback that keeps trial.json current after every epoch and notes a NaN loss."""
-    import keras
-
-    class Progress(keras.callbacks.Callback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.epoch = 0
-            self.nan_epoch: int | None = None
-
-        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            self.epoch = epoch + 1
-
-        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-            if self.nan_epoch is None and logs and not math.isfinite(float(logs.get("loss", 0))):
-                self.nan_epoch = self.epoch
-
-        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            values = {k: float(v) for k, v in (logs or {}).items()}
-            record["history"].append(values)
-            record["epochs_completed"] = epoch + 1
-            record["epochs_trained"] += 1
-            record["metrics"] = values
-            write_json(trial.dir / RECORD, record)
-            metric = trial.cfg.sweep.metric
-            log.info("trial %s: epoch %d/%d %s=%.4f", trial.id, epoch + 1, trial.cfg.train.epochs,
-                     metric, values.get(metric, math.nan))
-
-    return Progress()
-
-
-def _atomic_checkpoint(path: Path, metric: str, mode: str, best: float | None) -> Any:
-    """Keras's ModelCheckpoint (best only), written beside ``path`` and renamed into place, so a
-    kill mid-save never leaves a truncated checkpoint; ``best`` carries a resumed trial's best."""
-    import keras
-
-    partial = path.with_name(".partial.keras")
-
-    class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
-        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            super().on_epoch_end(epoch, logs)
-            if partial.exists():
-                os.replace(partial, path)
-
-    return AtomicCheckpoint(str(partial), monitor=metric, mode=mode, save_best_only=True,
-                            initial_value_threshold=best)
-
-
-def best_of(history: list[dict[str, float]], metric: str, mode: str) -> float | None:
-    """The best finite value of ``metric`` over the epochs so far (None: none yet)."""
-    values = [h[metric] for h in history if math.isfinite(h.get(metric, math.nan))]
-    if not values:
-        return None
-    return max(values) if mode == "max" else min(values)
-
-
-def backup_epoch(backup: Path) -> int:
-    """Epochs completed according to a BackupAndRestore backup (0: none, or unreadable)."""
-    for name in ("training_metadata.json", "training_metadata.json.bkp"):
-        try:
-            return int(json.loads((backup / name).read_text())["epoch"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return 0
-
-
 def _device(gpus: int | None = None) -> str:
     """Where this trial trains: ``GPU:<physical ids>`` or ``CPU``."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -358,11 +261,12 @@ def _device(gpus: int | None = None) -> str:
 
 def _versions() -> dict[str, str]:
     out = {}
-    for pkg in ("tensorflow", "keras", "sweeper"):
+    for name, dist in (("tensorflow", "tensorflow"), ("keras", "keras"),
+                       ("sweeper", "keras-sweeper")):
         try:
-            out[pkg] = version(pkg)
-        except Exception:
-            out[pkg] = "unknown"
+            out[name] = version(dist)
+        except PackageNotFoundError:
+            out[name] = "unknown"
     return out
 
 

@@ -1,0 +1,1 @@
+"""Configuration: the typed schema, the checks, the key roles and trial identity."""

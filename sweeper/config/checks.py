@@ -1,0 +1,106 @@
+"""The checks every trial's configuration must pass that types cannot express: ranges, options,
+folders. Each failure is one line naming the key and what is allowed (:class:`ConfigError`)."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from sweeper.config.schema import (
+    COLOR_MODES,
+    DATASETS,
+    EPOCH_METRICS,
+    IMAGE_SUFFIXES,
+    MODELS,
+    MODES,
+    OPTIMIZERS,
+)
+from sweeper.errors import ConfigError
+
+_SWEEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=,@-]*$")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise :class:`ConfigError` on the first value no trial could run with."""
+    m, o, d, t, s = cfg.model, cfg.optimizer, cfg.dataset, cfg.train, cfg.sweep
+    _one_of("model", m.name, MODELS)
+    _one_of("optimizer", o.name, OPTIMIZERS)
+    _one_of("dataset", d.name, DATASETS)
+    _check(m.units >= 1, "model.units", m.units, "an integer >= 1")
+    _check(0 <= m.dropout < 1, "model.dropout", m.dropout, "a number in [0, 1)")
+    _check(m.width > 0, "model.width", m.width, "a number > 0")
+    _check(m.input_size is None or m.input_size >= 8, "model.input_size", m.input_size,
+           "null or an integer >= 8")
+    _check(o.learning_rate > 0, "optimizer.learning_rate", o.learning_rate, "a number > 0")
+    _check(0 <= o.momentum < 1, "optimizer.momentum", o.momentum, "a number in [0, 1)")
+    _check(t.epochs >= 1, "train.epochs", t.epochs, "an integer >= 1")
+    _check(t.batch_size >= 1, "train.batch_size", t.batch_size, "an integer >= 1")
+    _check(0 < t.validation_split < 1, "train.validation_split", t.validation_split,
+           "a number in (0, 1)")
+    _check(t.early_stopping_patience is None or t.early_stopping_patience >= 1,
+           "train.early_stopping_patience", t.early_stopping_patience, "null or an integer >= 1")
+    _check(0 <= t.initial_epoch < t.epochs, "train.initial_epoch", t.initial_epoch,
+           f"an integer in [0, train.epochs={t.epochs})")
+    _check(t.initial_epoch == 0 or t.warm_start is not None, "train.initial_epoch",
+           t.initial_epoch, "0 without train.warm_start (nothing to continue from)")
+    _check(t.warm_start is None or bool(_SWEEP_NAME.match(str(t.warm_start))), "train.warm_start",
+           t.warm_start, "null or the id of a trial of this sweep (a folder name under trials/)")
+    _check(0 < d.test_split < 1, "dataset.test_split", d.test_split, "a number in (0, 1)")
+    _check(d.limit is None or d.limit >= 10, "dataset.limit", d.limit, "null or an integer >= 10")
+    _one_of("sweep.mode", s.mode, MODES)
+    _one_of("sweep.metric", s.metric, EPOCH_METRICS)
+    name = str(s.name)
+    _check(bool(_SWEEP_NAME.match(name)) and ".." not in name, "sweep.name", name,
+           "a folder name: letters, digits and . _ - + = , @ (no path separators or '..')")
+    if d.name == "directory":
+        _check_directory(d)
+    for key in ("experiments", "logs"):
+        _check_writable(f"paths.{key}", Path(cfg.paths[key]))
+
+
+def _check_writable(key: str, path: Path) -> None:
+    existing = path.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:  # a real attempt: permission bits do not bind root, read-only mounts do
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise ConfigError(f"{key}={path}: not writable ({existing}: {e.strerror})") from e
+
+
+def _check_directory(d: Any) -> None:
+    if d.path is None:
+        raise ConfigError("dataset.path: required with dataset=directory; give a folder with one "
+                          "sub-folder of images per class, e.g. dataset.path=data/chest_xray")
+    root = Path(d.path).expanduser()
+    if not root.is_dir():
+        raise ConfigError(f"dataset.path={d.path}: no such folder; expected a folder with one "
+                          "sub-folder of images per class")
+    _check(len(d.image_size) == 2 and min(d.image_size) >= 8, "dataset.image_size",
+           list(d.image_size), "[height, width], each >= 8")
+    _one_of("dataset.color_mode", d.color_mode, COLOR_MODES)
+    splits = [root / s for s in ("train", "val", "test") if (root / s).is_dir()]
+    for split_root in splits or [root]:
+        classes = [p for p in split_root.iterdir() if p.is_dir() and _has_images(p)]
+        if len(classes) < 2:
+            raise ConfigError(f"dataset.path={split_root}: {len(classes)} class folder(s) with "
+                              "images; at least 2 are needed")
+
+
+def _has_images(folder: Path) -> bool:
+    return any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
+
+
+def _check(ok: bool, key: str, value: object, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value}: must be {allowed}")
+
+
+def _one_of(key: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key}={value}: must be one of {', '.join(allowed)}")

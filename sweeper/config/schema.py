@@ -1,0 +1,142 @@
+"""Typed schema of the configuration.
+
+The dataclasses are stored in Hydra's ConfigStore as ``base_config``; ``conf/config.yaml`` lists it
+first in its defaults, so OmegaConf rejects unknown keys and wrong types while composing. The
+range and cross-field checks that types cannot express live in :mod:`sweeper.config.checks`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, OmegaConf
+
+# conf/ ships inside the package as sweeper.conf (a source checkout maps it from the top level).
+CONFIG_MODULE = "sweeper.conf"
+CONFIG_PATH = f"pkg://{CONFIG_MODULE}"
+CONFIG_NAME = "config"
+
+MODELS = ("mlp", "cnn", "lenet5", "alexnet", "vgg16")
+OPTIMIZERS = ("adam", "sgd", "rmsprop", "adagrad")
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "directory")
+COLOR_MODES = ("grayscale", "rgb")
+MODES = ("max", "min")
+# Metrics a trial produces per epoch (Keras history keys) that can serve as the objective.
+EPOCH_METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+@dataclass
+class ModelConfig:
+    # architecture: one of MODELS
+    name: str = MISSING
+    # width of the dense hidden layer(s) before the classifier
+    units: int = 128
+    # dropout rate before the classifier, in [0, 1)
+    dropout: float = 0.2
+    # multiplier on the published filter counts (alexnet, vgg16, cnn)
+    width: float = 1.0
+    # side length images are resized to inside the model; null keeps the input size
+    input_size: int | None = None
+
+
+@dataclass
+class OptimizerConfig:
+    # Keras optimizer: one of OPTIMIZERS
+    name: str = MISSING
+    # step size, > 0
+    learning_rate: float = 0.001
+    # momentum (sgd, rmsprop); 0 disables it
+    momentum: float = 0.0
+
+
+@dataclass
+class DatasetConfig:
+    # source: one of DATASETS
+    name: str = MISSING
+    # folder with one sub-folder per class (dataset=directory only)
+    path: str | None = None
+    # [height, width] images are loaded at (dataset=directory only)
+    image_size: list[int] = field(default_factory=lambda: [64, 64])
+    # grayscale or rgb (dataset=directory only)
+    color_mode: str = "grayscale"
+    # fraction held out for the test split when the source has none
+    test_split: float = 0.2
+    # seed of the train/validation/test split; fixed so every trial sees the same split
+    split_seed: int = 42
+    # use at most this many training examples (null: all)
+    limit: int | None = None
+    # Keras cache folder holding datasets/<file>; null: $KERAS_HOME or ~/.keras
+    cache_dir: str | None = None
+    # leave unreadable image files out (true) or refuse to start, naming the file (false)
+    skip_corrupt: bool = False
+
+
+@dataclass
+class TrainConfig:
+    # passes over the training data, >= 1
+    epochs: int = 5
+    # examples per gradient step, >= 1
+    batch_size: int = 32
+    # fraction of the training data held out for validation, in (0, 1)
+    validation_split: float = 0.2
+    # seed of Python, NumPy and TensorFlow for this trial
+    seed: int = 0
+    # stop after this many epochs without improvement of sweep.metric; null: off
+    early_stopping_patience: int | None = None
+    # a trial of this sweep whose best checkpoint (weights) and first epochs this trial continues
+    # from (Hyperband's survivors); null: train from scratch
+    warm_start: str | None = None
+    # epochs train.warm_start's trial already trained: training runs from here to train.epochs
+    initial_epoch: int = 0
+
+
+@dataclass
+class SweepConfig:
+    # name of the sweep: the folder under paths.experiments and paths.logs
+    name: str = MISSING
+    # objective: a metric the trial reports per epoch
+    metric: str = "val_accuracy"
+    # max or min
+    mode: str = "max"
+    # re-run trials that failed in an earlier run of this sweep (completed ones never re-run)
+    retry_failed: bool = False
+
+
+@dataclass
+class TunerConfig:
+    # set by hydra/sweeper=tuner for each trial it asks for; null in every other run
+    # keras-tuner's id of the trial (its oracle's state lives in <sweep>/tuner/)
+    trial: str | None = None
+    # Hyperband's bracket and round of the trial
+    bracket: int | None = None
+    round: int | None = None
+
+
+@dataclass
+class PathsConfig:
+    # root of sweep folders (trial records, checkpoints, leaderboards)
+    experiments: str = "experiments"
+    # root of TensorBoard runs
+    logs: str = "logs"
+
+
+@dataclass
+class Config:
+    model: ModelConfig = MISSING
+    optimizer: OptimizerConfig = MISSING
+    dataset: DatasetConfig = MISSING
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    tuner: TunerConfig = field(default_factory=TunerConfig)
+
+
+def register() -> None:
+    """Make the schema (``base_config``) and the ``trial_id`` resolver known (idempotent)."""
+    from sweeper.config.identity import trial_id
+
+    ConfigStore.instance().store(name="base_config", node=Config)
+    if not OmegaConf.has_resolver("trial_id"):
+        OmegaConf.register_new_resolver("trial_id", trial_id)

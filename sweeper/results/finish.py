@@ -1,0 +1,148 @@
+"""What every sweep does around its trials, whichever sweeper and launcher ran it: the HParams
+experiment before, the leaderboard, plots and promotion after (a Hydra callback, configured under
+``hydra.callbacks`` in conf/config.yaml).
+
+How the sweep ended is written to ``<sweep>/sweep.json``: what it lacks (its end-of-sweep work
+failed, its search stopped early) is listed there, and the command reads it to exit with a status
+that tells the truth (Hydra's callbacks cannot raise through Hydra).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from sweeper import hparams
+from sweeper.atomic import write_json
+from sweeper.config.overrides import lines, sweep_arguments
+from sweeper.errors import NoResults, SweepIncomplete
+from sweeper.record import now_iso
+
+log = logging.getLogger(__name__)
+
+OUTCOME = "sweep.json"  # how the sweep ended: what it lacks, its trials, its best one
+
+
+class SweepCallback(Callback):
+    """Before a sweep: its HParams experiment config. After it: the leaderboard, plots, and the
+    best trial promoted to ``best/``."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        (Path(str(config.hydra.sweep.dir)) / OUTCOME).unlink(missing_ok=True)
+        logdir = Path(config.paths.logs) / config.sweep.name
+        hparams.write_experiment(logdir, sweep_domains(config))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        problems = finish_sweep(sweep_dir)
+        try:
+            write_json(sweep_dir / OUTCOME, {"finished_at": now_iso(), "problems": problems})
+        except OSError as e:  # the command finds no outcome and says so
+            log.error("%s not written: %s", sweep_dir / OUTCOME, e)
+
+
+def check_outcome(sweep_dir: Path, since: float) -> None:
+    """Raise :class:`SweepIncomplete` unless the sweep in ``sweep_dir``, run since ``since``
+    (epoch seconds), ended with everything a sweep leaves behind."""
+    path = sweep_dir / OUTCOME
+    try:
+        if path.stat().st_mtime < since - 1:
+            raise FileNotFoundError(path)
+        problems = json.loads(path.read_text())["problems"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SweepIncomplete(f"the end of the sweep did not complete: {path} was not written "
+                              "(the log above says why)") from e
+    if problems:
+        raise SweepIncomplete("; ".join(problems))
+
+
+def finish_sweep(sweep_dir: Path, top: int = 10) -> list[str]:
+    """Leaderboard and plots of ``sweep_dir``, its top trials printed, its best one promoted;
+    returns what a complete sweep would have and this one lacks (one line each)."""
+    from sweeper.results import leaderboard, plots, table
+
+    problems = _search_stopped(sweep_dir)
+    try:
+        ranked, skipped = leaderboard.leaderboard(sweep_dir)
+    except (NoResults, OSError) as e:
+        log.error("leaderboard not written: %s", e)
+        return [*problems, f"no leaderboard ({e})"]
+    for line in skipped:
+        log.warning("%s", line)
+    try:
+        plots.plots(sweep_dir, ranked)
+    except Exception as e:  # a plot is not worth the promotion that follows
+        log.warning("plots not written: %s: %s", type(e).__name__, e)
+    table.print_table(ranked, top, title=f"sweep {sweep_dir.name}: top {top} of {len(ranked)}")
+    log.info("leaderboard: %s", sweep_dir / leaderboard.LEADERBOARD_CSV)
+    if ranked["rank"].isna().all():
+        log.error("no completed trial: nothing promoted")
+        return [*problems, "no completed trial: nothing promoted"]
+    result = promote_in_child(sweep_dir)
+    if "error" in result:
+        log.error("%s", result["error"])
+        return [*problems, f"not promoted: {result['error']}"]
+    for line in result.get("skipped", []):
+        log.warning("%s", line)
+    log.info("%s", describe_promotion(result, sweep_dir))
+    return problems
+
+
+def _search_stopped(sweep_dir: Path) -> list[str]:
+    """Why the tuner's search stopped before its end, if it did (its own record says so)."""
+    from sweeper.search.loop import stopped_early
+
+    reason = stopped_early(sweep_dir)
+    return [f"the search stopped early: {reason}"] if reason else []
+
+
+def promote_in_child(sweep_dir: Path) -> dict[str, Any]:
+    """Promote in a child process (the SavedModel export needs TensorFlow, which the sweep
+    process must not import), on the CPU; its answer is JSON: the promotion, or its error."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "-1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, "-m", "sweeper.promote", str(sweep_dir), "--json"],
+                          env=env, capture_output=True, text=True)
+    try:
+        answer: dict[str, Any] = json.loads(done.stdout)
+    except ValueError:  # a crash, not one of promote's own errors: its last words are the clue
+        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+        return {"error": f"promotion failed (exit {done.returncode}): {tail}"}
+    return answer
+
+
+def describe_promotion(result: dict[str, Any], sweep_dir: Path) -> str:
+    """One line on what promotion did: promoted, or kept what was there."""
+    info = result["best"]
+    objective = info["objective"]
+    verb = "promoted" if result["changed"] else "kept (no better trial)"
+    return (f"{verb} trial {info['trial_id']} ({objective['name']}={objective['value']:.4f}) in "
+            f"{sweep_dir / 'best'}, saved_model version {info['version']}")
+
+
+def sweep_domains(config: DictConfig) -> dict[str, hparams.Domain]:
+    """Every hyperparameter a trial of this sweep records, with the values the sweep gives it.
+
+    Values come from the sweep's overrides (``hydra.sweeper.params`` and the command line); a
+    hyperparameter no override sweeps has the one value of the composed configuration. Sweep
+    syntax the basic grid does not enumerate (intervals) is left to its own sweeper; the tuner
+    sweeper's domains come from its search space (intervals as intervals).
+    """
+    from sweeper.search import plan, settings
+
+    if settings.is_tuner(config.hydra.sweeper):
+        return plan.domains(config)
+    parsed = sweep_arguments(config.hydra.sweeper, list(config.hydra.overrides.task))
+    domains: dict[str, hparams.Domain] = {
+        k: [v] for k, v in hparams.trial_hparams(config, lines(parsed)).items()}
+    for o in parsed:
+        if o.is_sweep_override() and not o.is_interval_sweep():
+            domains[o.key_or_group] = list(o.sweep_iterator())
+    return domains

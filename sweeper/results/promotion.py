@@ -1,0 +1,158 @@
+"""Promotion of a sweep's best completed trial to ``best/`` (``python -m sweeper.promote``).
+
+``best/`` holds ``model.keras`` (the trial's checkpoint), ``saved_model/<version>/`` (a
+SavedModel with a ``serving_default`` signature, in the versioned layout TF Serving loads) and
+``best.json``. It is built beside the sweep and renamed into place, and replaced only by a
+strictly better trial. Each replacement bumps the version (1, 2, ...), so a TF Serving instance
+whose model base path is ``best/saved_model`` moves to the new model; ``best/`` keeps only the
+current version, and ``best.json`` lists the earlier promotions. TensorFlow runs here, so the
+sweep's parent promotes through a child process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sweeper.errors import NoResults
+from sweeper.record import TrialRecord, now_iso
+from sweeper.results import formats, leaderboard
+from sweeper.results.formats import sha256
+
+BEST = "best"
+OLD = f".{BEST}.old"  # the replaced best/ during a swap; restored if the swap was cut short
+STAGING = f".{BEST}.partial-"
+LOCK = ".promote.lock"
+
+
+def current(sweep_dir: Path) -> dict[str, Any] | None:
+    """The promoted model's best.json (None: nothing promoted), restoring ``best/`` if a swap
+    was cut short."""
+    best, old = sweep_dir / BEST, sweep_dir / OLD
+    if not best.exists() and old.exists():
+        os.replace(old, best)
+    try:
+        data = json.loads((best / "best.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "version" in data else None
+
+
+@contextlib.contextmanager
+def _locked(sweep_dir: Path) -> Iterator[None]:
+    """One promotion of a sweep at a time (the sweep's end and a hand-run one may meet)."""
+    with open(sweep_dir / LOCK, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+@dataclass
+class Promotion:
+    """What a promotion did: ``best`` is best.json as it now stands, ``changed`` whether
+    ``best/`` was replaced, ``skipped`` why better-ranked trials were passed over."""
+
+    best: dict[str, Any]
+    changed: bool
+    skipped: list[str] = field(default_factory=list)
+
+
+def promote(sweep_dir: Path) -> Promotion:
+    """Promote the leaderboard's best completed trial. Raises :class:`NoResults` when there is
+    none to promote, :class:`~sweeper.errors.ExportError` when its SavedModel cannot be built
+    (``best/`` is then left as it was)."""
+    df, _ = leaderboard.load(sweep_dir)
+    ranked = leaderboard.rank(df)
+    if ranked["rank"].isna().all():  # before the lock: bad input writes nothing
+        raise NoResults(f"{sweep_dir}: no completed trial to promote")
+    with _locked(sweep_dir):
+        for stale in sweep_dir.glob(f"{STAGING}*"):  # left by a killed promotion
+            shutil.rmtree(stale, ignore_errors=True)
+        before = current(sweep_dir)
+        trial_dir, record, skipped = _winner(sweep_dir, ranked)
+        checkpoint = trial_dir / record.checkpoint
+        digest = sha256(checkpoint)
+        if before is not None and not _beats(record, digest, before, leaderboard.objective(df)):
+            return Promotion(before, False, skipped)
+        version = _next_version(sweep_dir, before)
+        staging = sweep_dir / f"{STAGING}{os.getpid()}"
+        staging.mkdir()
+        try:
+            shutil.copy2(checkpoint, staging / "model.keras")
+            model = formats.load(staging / "model.keras")
+            serving = formats.saved_model(model, staging / "saved_model" / str(version))
+            objective = record.objective
+            info = {
+                "trial_id": record.trial_id, "sweep": record.sweep, "version": version,
+                "saved_model": f"saved_model/{version}",
+                "objective": {"name": objective.name, "mode": objective.mode,
+                              "value": objective.value},
+                "hparams": record.hparams, "metrics": record.metrics,
+                "checkpoint": str(checkpoint.relative_to(sweep_dir)),
+                "checkpoint_sha256": digest, "serving": serving,
+                "versions": record.versions, "promoted_at": now_iso(),
+                "history": _history(before),
+            }
+            # A plain write: the whole of best/ is renamed into place below.
+            (staging / "best.json").write_text(json.dumps(info, indent=2) + "\n")
+            _swap(sweep_dir, staging)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return Promotion(info, True, skipped)
+
+
+def _winner(sweep_dir: Path, ranked: Any) -> tuple[Path, TrialRecord, list[str]]:
+    """The best-ranked completed trial whose checkpoint is there, and the trials passed over."""
+    skipped: list[str] = []
+    for trial_id in ranked.loc[ranked["rank"].notna(), "trial_id"]:
+        trial_dir = sweep_dir / "trials" / str(trial_id)
+        record = TrialRecord.read(trial_dir)
+        if record is not None and (trial_dir / record.checkpoint).is_file():
+            return trial_dir, record, skipped
+        skipped.append(f"trial {trial_id}: its checkpoint is missing; not promoted")
+    raise NoResults(f"{sweep_dir}: no completed trial to promote")
+
+
+def _beats(record: TrialRecord, digest: str, before: dict[str, Any],
+           objective: tuple[str, str]) -> bool:
+    """Whether ``record`` is strictly better than the promoted trial on the sweep's objective,
+    as the leaderboard ranks it (a tie keeps the promoted one)."""
+    if digest == before.get("checkpoint_sha256"):
+        return False
+    name, mode = objective
+    # Metrics, not the records' objectives: a sweep re-run with another objective holds both.
+    new, old = record.metrics.get(name), (before.get("metrics") or {}).get(name)
+    if old is None:
+        return True
+    return new is not None and bool(new > old if mode == "max" else new < old)
+
+
+def _next_version(sweep_dir: Path, before: dict[str, Any] | None) -> int:
+    """One past every version served so far, so TF Serving always sees the new one as newest."""
+    folder = sweep_dir / BEST / "saved_model"
+    seen = [int(p.name) for p in folder.glob("*") if p.name.isdigit()]
+    return max([int(before["version"]) if before else 0, *seen]) + 1
+
+
+def _history(before: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if before is None:
+        return []
+    keys = ("version", "trial_id", "objective", "checkpoint_sha256", "promoted_at")
+    return [*before.get("history", []), {k: before.get(k) for k in keys}]
+
+
+def _swap(sweep_dir: Path, staging: Path) -> None:
+    """Put ``staging`` in place of ``best/``: two renames, and :func:`current` undoes a swap
+    cut short between them (POSIX cannot exchange two folders in one rename)."""
+    best, old = sweep_dir / BEST, sweep_dir / OLD
+    shutil.rmtree(old, ignore_errors=True)
+    if best.exists():
+        os.replace(best, old)
+    os.replace(staging, best)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,66 @@
+"""The ranked trials in a terminal: what a person compares, fitted to the terminal's width."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pandas as pd
+
+from sweeper.record import Status
+
+
+def varying(ranked: pd.DataFrame) -> list[str]:
+    """The hyperparameter columns whose value differs between trials."""
+    return [c for c in ranked if c.startswith("hp.") and ranked[c].nunique(dropna=True) > 1]
+
+
+def summary_columns(ranked: pd.DataFrame) -> list[str]:
+    """What a person compares: the trial (its label names the hyperparameters that vary), its
+    status, the objective and the test scores, how long it took, and why it failed."""
+    metrics = [c for c in ("objective", "test_accuracy", "test_f1_macro") if c in ranked]
+    trial = ["label"] if "label" in ranked else ["trial_id", *varying(ranked)]
+    return [c for c in ("rank", *trial, "status", *metrics, "epochs", "duration_s", "error")
+            if c in ranked and (c != "error" or ranked[c].notna().any())]
+
+
+def print_table(ranked: pd.DataFrame, top: int | None = None, title: str = "",
+                columns: list[str] | None = None, console: Any = None) -> None:
+    """The ranked table in the terminal (rich); failed and running trials in red."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title or None, header_style="bold")
+    columns = columns or summary_columns(ranked)
+    headers = {**HEADERS, "objective": _objective_name(ranked)}
+    for column in columns:
+        # Words wrap in their cell rather than being cut to "optimi…"; numbers stay whole.
+        text = column in _TEXT
+        table.add_column(headers.get(column, column.removeprefix("hp.")),
+                         overflow="fold", no_wrap=not text, ratio=3 if text else None)
+    for _, row in (ranked.head(top) if top else ranked).iterrows():
+        completed = row.get("status", Status.COMPLETED.value) == Status.COMPLETED.value
+        table.add_row(*[_cell(row[c]) for c in columns], style="" if completed else "red")
+    console = console or Console(file=sys.stdout)
+    if not console.is_terminal and console.width == 80:
+        # Off a terminal (CI logs, files) rich would assume 80 columns and squeeze every cell.
+        console.width = 160
+    console.print(table)
+
+
+HEADERS = {"label": "trial", "duration_s": "time (s)", "test_accuracy": "test acc",
+           "test_f1_macro": "test F1"}
+_TEXT = ("label", "trial_id", "error", "sweep")
+
+
+def _objective_name(ranked: pd.DataFrame) -> str:
+    names = ranked["objective_name"].dropna().unique() if "objective_name" in ranked else []
+    return str(names[0]) if len(names) == 1 else "objective"
+
+
+def _cell(value: Any) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

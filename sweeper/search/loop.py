@@ -1,0 +1,160 @@
+"""The search behind ``hydra/sweeper=tuner``: the ask -> launch -> tell loop over an oracle.
+
+Ask the oracle for as many trials as the launcher has slots, launch them as one batch through
+the launcher, tell it each trial's objective, repeat. The oracle keeps its state in
+``<sweep>/tuner/``, so re-running the command continues the search. keras-tuner (and with it
+TensorFlow) is imported only when a search starts; the sweep process runs no TensorFlow op.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn
+from omegaconf import DictConfig
+
+from sweeper.atomic import write_atomic
+from sweeper.launch import kinds
+from sweeper.launch.jobs import outcome, trial_folder
+from sweeper.search import oracle as oracles
+from sweeper.search.plan import SPEC, STATE_DIR, check_earlier, space_of, spec
+from sweeper.search.settings import Settings
+from sweeper.search.space import format_value
+
+log = logging.getLogger(__name__)
+
+IDS = "trials.json"  # keras-tuner trial id -> the Hydra trial folder that ran it
+JOBS = "jobs.json"  # keras-tuner trial id -> its overrides (a retried trial reuses them)
+OUTCOME = "outcome.json"  # how the last run of the search ended
+
+
+class Search:
+    """The ask → launch → tell loop of one sweep over a keras-tuner oracle."""
+
+    def __init__(self, config: DictConfig, arguments: Sequence[str], groups: Sequence[str],
+                 launcher: Any, validate: Callable[[list[list[str]]], None] | None = None) -> None:
+        self.config = config
+        self.validate = validate
+        self.settings = Settings.of(config.hydra.sweeper)
+        self.space = space_of(config, arguments, groups)
+        self.launcher = launcher
+        self.slots = self.settings.batch_size or kinds.capacity(config.hydra.launcher)
+        self.sweep_dir = Path(str(config.hydra.sweep.dir))
+        self.state_dir = self.sweep_dir / STATE_DIR
+        self.metric, self.mode = str(config.sweep.metric), str(config.sweep.mode)
+        self.ids: dict[str, str] = {}  # keras-tuner trial id -> Hydra trial folder name
+        self.jobs: dict[str, list[str]] = {}  # keras-tuner trial id -> its overrides
+        self.failures = 0
+
+    def check_resume(self) -> bool:
+        return check_earlier(self.config, self.settings, self.space)
+
+    def oracle(self, resume: bool) -> Any:
+        oracle = oracles.make(self.settings, self.space, self.metric, self.mode, self.sweep_dir)
+        if resume:
+            oracles.reload(oracle, self.state_dir)
+            for name, attribute in ((IDS, "ids"), (JOBS, "jobs")):
+                path = self.state_dir / name
+                setattr(self, attribute, json.loads(path.read_text()) if path.is_file() else {})
+            self.failures = sum(t.status == "FAILED" for t in oracle.trials.values())
+        write_atomic(self.state_dir / SPEC,
+                     json.dumps(spec(self.config, self.settings, self.space), indent=1) + "\n")
+        return oracle
+
+    def overrides(self, oracle: Any, trial: Any) -> list[str]:
+        """The Hydra overrides of a keras-tuner trial."""
+        values = trial.hyperparameters.values
+        lines = list(self.space.fixed)
+        lines += [f"{p.key}={format_value(values[p.name])}" for p in self.space.swept()]
+        lines.append(f"tuner.trial='{trial.trial_id}'")  # quoted: 0003 is an id, not a number
+        if self.settings.algorithm == "hyperband":
+            lines += [f"train.epochs={values['tuner/epochs']}",
+                      f"tuner.bracket={oracles.bracket_of(oracle, trial)}",
+                      f"tuner.round={values['tuner/round']}"]
+            parent = values.get("tuner/trial_id")
+            if parent is not None:
+                lines += [f"train.warm_start='{self.ids[parent]}'",
+                          f"train.initial_epoch={values['tuner/initial_epoch']}"]
+        return lines
+
+    def ask(self, oracle: Any) -> tuple[list[Any], bool]:
+        """Up to one trial per slot, and whether the oracle has nothing more to give."""
+        batch: list[Any] = []
+        for slot in range(self.slots):
+            trial = oracle.create_trial(f"slot{slot}")
+            if trial.status == "RUNNING":
+                batch.append(trial)
+                # Now, while Hyperband's bracket is still open; a retry reuses them unchanged.
+                self.jobs.setdefault(trial.trial_id, self.overrides(oracle, trial))
+            elif trial.status == "STOPPED":
+                return batch, True
+            else:  # IDLE: the oracle waits for running trials (Hyperband's next round)
+                break
+        return batch, not batch
+
+    def tell(self, oracle: Any, trial: Any, ret: JobReturn) -> None:
+        """Report one finished trial's objective to the oracle (a failure when it has none)."""
+        folder = trial_folder(ret)
+        name = folder.name if folder is not None else "?"
+        if folder is not None:
+            self.ids[trial.trial_id] = folder.name
+        result = outcome(ret)
+        if result.value is not None:
+            oracle.update_trial(trial.trial_id, {self.metric: result.value})
+            trial.status = "COMPLETED"
+        else:
+            trial.status = "FAILED"
+            trial.message = result.error
+            self.failures += 1
+            log.warning("tuner trial %s (%s) failed: %s", trial.trial_id, name, result.error)
+        oracle.end_trial(trial)
+
+    def run(self) -> list[list[JobReturn]]:
+        resume = self.check_resume()
+        oracle = self.oracle(resume)
+        s = self.settings
+        log.info("tuner: %s search of %d dimensions, %s trials at a time%s", s.algorithm,
+                 len(self.space.swept()), self.slots,
+                 f", resuming after {len(oracle.trials)} trials" if resume else "")
+        returns: list[list[JobReturn]] = []
+        job_idx = 0
+        done = False
+        (self.state_dir / OUTCOME).unlink(missing_ok=True)
+        while not done:
+            if self.failures > s.max_failures:
+                reason = (f"{self.failures} trials failed, more than hydra.sweeper.max_failures="
+                          f"{s.max_failures} allows")
+                log.error("tuner: stopped: %s", reason)
+                write_atomic(self.state_dir / OUTCOME, json.dumps({"stopped": reason}) + "\n")
+                break
+            batch, done = self.ask(oracle)
+            if not batch:
+                break
+            write_atomic(self.state_dir / JOBS, json.dumps(self.jobs, indent=1) + "\n")
+            jobs = [self.jobs[t.trial_id] for t in batch]
+            if self.validate is not None:
+                self.validate(jobs)  # Hydra composes every job first: a bad one fails here
+            rets = list(self.launcher.launch(jobs, initial_job_idx=job_idx))
+            job_idx += len(jobs)
+            for trial, ret in zip(batch, rets, strict=True):
+                self.tell(oracle, trial, ret)
+            write_atomic(self.state_dir / IDS, json.dumps(self.ids, indent=1) + "\n")
+            returns.append(rets)
+        best = oracle.get_best_trials(1)
+        if best and best[0].status == "COMPLETED":
+            log.info("tuner: best trial %s (%s) %s=%.4f after %d trials",
+                     best[0].trial_id, self.ids.get(best[0].trial_id, "?"), self.metric,
+                     best[0].score, len(oracle.trials))
+        return returns
+
+
+def stopped_early(sweep_dir: Path) -> str | None:
+    """Why the last run of the sweep's search stopped before its end (None: it did not)."""
+    try:
+        return str(json.loads((sweep_dir / STATE_DIR / OUTCOME).read_text())["stopped"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

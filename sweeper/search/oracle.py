@@ -1,0 +1,105 @@
+"""keras-tuner's oracles, driven from outside a Tuner.
+
+keras-tuner has no public API for an oracle run without its Tuner, so a few of its private names
+are used (the version is bounded in pyproject.toml): ``_set_project_dir`` (the oracle's state
+folder inside the sweep folder), ``_get_oracle_fname``, ``_get_trial_dir`` and ``_save_trial``
+(replaced to write atomically) and ``_brackets`` (Hyperband's own record of its brackets).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from sweeper.atomic import write_atomic
+from sweeper.errors import SearchError
+from sweeper.search.plan import STATE_DIR
+from sweeper.search.settings import DEFAULT_MAX_TRIALS, Settings
+from sweeper.search.space import Space
+
+
+def keras_tuner() -> Any:
+    """keras-tuner, imported without TensorFlow's start-up chatter on the sweep's terminal (it
+    imports TensorFlow, though the sweep process never runs an op or touches a GPU). TensorFlow's
+    C++ start-up lines ignore its log level, so stderr is muted while the import runs."""
+    if "keras_tuner" not in sys.modules:
+        sys.stderr.flush()
+        saved, muted = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        os.dup2(muted, 2)
+        try:
+            import keras_tuner  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(muted)
+    return sys.modules["keras_tuner"]
+
+
+def bracket_of(oracle: Any, trial: Any) -> int:
+    """The Hyperband bracket a trial belongs to (keras-tuner's ``tuner/bracket`` names the
+    newest bracket, which is not the survivor's own when brackets overlap)."""
+    for bracket in oracle._brackets:
+        if any(info["id"] == trial.trial_id for rnd in bracket["rounds"] for info in rnd):
+            return int(bracket["bracket_num"])
+    return int(trial.hyperparameters.values["tuner/bracket"])
+
+
+def _write_atomically(oracle: Any) -> None:
+    """keras-tuner writes its state files in place; a kill mid-write would leave a truncated
+    oracle.json that stops the search from resuming. Write them beside and rename instead."""
+
+    def save() -> None:
+        write_atomic(Path(oracle._get_oracle_fname()), json.dumps(oracle.get_state()))
+
+    def save_trial(trial: Any) -> None:
+        path = Path(oracle._get_trial_dir(trial.trial_id)) / "trial.json"
+        write_atomic(path, json.dumps(trial.get_state()))
+
+    oracle.save = save
+    oracle._save_trial = save_trial
+
+
+def make(settings: Settings, space: Space, metric: str, mode: str, sweep_dir: Path) -> Any:
+    """The oracle of ``settings.algorithm`` over ``space``, its state in ``sweep_dir/tuner/``."""
+    kt = keras_tuner()
+
+    s = settings
+    common: dict[str, Any] = dict(
+        objective=kt.Objective(metric, direction=mode),
+        hyperparameters=space.hyperparameters(), seed=s.seed or None,
+        allow_new_entries=False, tune_new_entries=False,
+        # Failures are counted by the search, against hydra.sweeper.max_failures.
+        max_consecutive_failed_trials=None)
+    if s.algorithm == "hyperband":
+        hb = s.hyperband
+        oracle = kt.oracles.HyperbandOracle(
+            max_epochs=hb["max_epochs"], factor=hb["factor"],
+            hyperband_iterations=hb["iterations"], **common)
+        oracle.max_trials = s.max_trials  # None: the whole Hyperband schedule
+    elif s.algorithm == "bayesian":
+        by = s.bayesian
+        oracle = kt.oracles.BayesianOptimizationOracle(
+            max_trials=s.max_trials or DEFAULT_MAX_TRIALS,
+            num_initial_points=by.get("num_initial_points"), alpha=by.get("alpha", 1e-4),
+            beta=by.get("beta", 2.6), **common)
+    elif s.algorithm == "grid":
+        oracle = kt.oracles.GridSearchOracle(max_trials=s.max_trials, **common)
+    else:
+        oracle = kt.oracles.RandomSearchOracle(
+            max_trials=s.max_trials or DEFAULT_MAX_TRIALS, **common)
+    oracle.verbose = 0  # the launcher shows progress
+    _write_atomically(oracle)
+    oracle._set_project_dir(str(sweep_dir), STATE_DIR)
+    return oracle
+
+
+def reload(oracle: Any, state_dir: Path) -> None:
+    """Continue the search whose state ``state_dir`` holds."""
+    try:
+        oracle.reload()
+    except Exception as e:
+        raise SearchError(f"{state_dir}: the search's saved state is unreadable "
+                          f"({type(e).__name__}: {e})") from e

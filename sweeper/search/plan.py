@@ -1,0 +1,111 @@
+"""A search before it runs: its space checked against its settings, the trials the preflight
+composes, the HParams domains, and what makes a re-run the same search."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from sweeper import hparams
+from sweeper.config.keys import is_bookkeeping, is_hparam, key_of
+from sweeper.config.overrides import sweep_arguments
+from sweeper.errors import SearchError
+from sweeper.search.settings import HYPERBAND_KEYS, Settings
+from sweeper.search.space import Space, format_value, parse_space
+
+STATE_DIR = "tuner"  # keras-tuner's project folder inside the sweep folder
+SPEC = "search.json"  # what the search was started with; a re-run must match it
+
+
+def space_of(config: DictConfig, arguments: Sequence[str], groups: Sequence[str]) -> Space:
+    """The search space of a sweep: ``hydra.sweeper.params`` and the command line, checked
+    against the sweeper's settings."""
+    settings = Settings.of(config.hydra.sweeper)
+    space = parse_space(sweep_arguments(config.hydra.sweeper, list(arguments)), groups, config)
+    if settings.algorithm == "hyperband":
+        taken = [p.name for p in space.params if p.name in HYPERBAND_KEYS]
+        if taken:
+            raise SearchError(f"{taken[0]}: Hyperband sets it for each trial; set "
+                              "hydra.sweeper.hyperband.max_epochs instead")
+    return space
+
+
+def preflight_jobs(config: DictConfig, arguments: Sequence[str],
+                   groups: Sequence[str]) -> list[list[str]]:
+    """Overrides of trials that span the space (every choice, both ends of every range), for the
+    preflight to compose and check before anything runs."""
+    settings = Settings.of(config.hydra.sweeper)
+    space = space_of(config, arguments, groups)
+    check_earlier(config, settings, space)
+    swept = space.swept()
+    first = [f"{p.key}={format_value(p.corners()[0])}" for p in swept]
+    extra = [f"train.epochs={max(settings.hyperband_epochs())}"] \
+        if settings.algorithm == "hyperband" else []
+    jobs = []
+    for i, p in enumerate(swept):
+        for value in p.corners():
+            jobs.append(space.fixed + first[:i] + [f"{p.key}={format_value(value)}"] + first[i + 1:]
+                        + extra)
+    return jobs
+
+
+def domains(config: DictConfig) -> dict[str, hparams.Domain]:
+    """The HParams dashboard's domain of every hyperparameter a trial of this search records."""
+    settings = Settings.of(config.hydra.sweeper)
+    arguments = list(config.hydra.overrides.task)
+    space = space_of(config, arguments, ())
+    out: dict[str, hparams.Domain] = {
+        k: [v] for k, v in hparams.trial_hparams(config, space.fixed).items()}
+    for p in space.swept():
+        out[p.name] = p.domain()
+    if settings.algorithm == "hyperband":
+        out["train.epochs"] = list(settings.hyperband_epochs())
+    return out
+
+
+def spec(config: DictConfig, settings: Settings, space: Space) -> dict[str, Any]:
+    """What makes two runs the same search (checked when a sweep is re-run)."""
+    s = settings
+    # max_trials is left out: raising it continues a finished search
+    return {"algorithm": s.algorithm, "seed": s.seed,
+            "hyperband": s.hyperband if s.algorithm == "hyperband" else None,
+            "objective": [str(config.sweep.metric), str(config.sweep.mode)],
+            "space": [asdict(p) for p in space.params],
+            "fixed": sorted(space.fixed)}
+
+
+def _same_search(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` less what does not change what a trial computes (where outputs go, how the sweep
+    is named): two runs that differ only there are the same search. Applied to a saved spec too,
+    so a spec written by an earlier version compares by today's key roles."""
+    out = dict(spec)
+    out["space"] = [p for p in spec.get("space") or [] if is_hparam(str(p.get("name")))]
+    out["fixed"] = sorted(line for line in spec.get("fixed") or []
+                          if not is_bookkeeping(key_of(line)))
+    return out
+
+
+def check_earlier(config: DictConfig, settings: Settings, space: Space) -> bool:
+    """True when an earlier run of this search left its state; refuses a different search."""
+    state_dir = Path(str(config.hydra.sweep.dir)) / STATE_DIR
+    path = state_dir / SPEC
+    if not path.is_file():
+        return False
+    saved = _same_search(json.loads(path.read_text()))
+    mine = _same_search(json.loads(json.dumps(spec(config, settings, space))))
+    for key, value in mine.items():
+        if saved.get(key) != value:
+            raise SearchError(f"sweep {config.sweep.name} was searched with another {key} "
+                              f"({_short(saved.get(key))} -> {_short(value)}); use another "
+                              f"sweep.name, or delete {state_dir}")
+    return True
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 120 else text[:117] + "..."
