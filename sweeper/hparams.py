@@ -23,10 +23,12 @@ from tensorboard.summary.writer.record_writer import RecordWriter
 
 from sweeper.config.keys import is_hparam, key_of
 
-# Hyperparameters every trial records, named as on the command line.
-GROUPS = ("model", "optimizer", "dataset")
-CORE_KEYS = ("model.units", "model.dropout", "optimizer.learning_rate", "train.epochs",
-             "train.batch_size", "train.seed")
+# Hyperparameters every trial records, named as on the command line: the option chosen in each
+# group, every key of the chosen model, optimizer and schedule (the arguments of what they build),
+# and these.
+GROUPS = ("model", "optimizer", "schedule", "dataset")
+OPTION_GROUPS = ("model", "optimizer", "schedule")
+CORE_KEYS = ("train.epochs", "train.batch_size", "train.seed")
 # Metrics the dashboard shows: (tag, run relative to the trial's run, display name).
 METRICS = (
     ("epoch_accuracy", "validation", "val accuracy"),
@@ -49,13 +51,20 @@ class Interval:
 
     low: float
     high: float
+
+
+Domain = list[Any] | Interval
 _sequence = itertools.count()
 
 
-def trial_hparams(cfg: DictConfig, overrides: Iterable[str]) -> dict[str, Scalar]:
-    """The hyperparameters of one trial: the groups' choices, the core keys, and every override."""
-    values: dict[str, Scalar] = {g: str(OmegaConf.select(cfg, f"{g}.name")) for g in GROUPS}
-    keys = list(CORE_KEYS)
+def trial_hparams(cfg: DictConfig, overrides: Iterable[str],
+                  choices: Mapping[str, Any]) -> dict[str, Scalar]:
+    """The hyperparameters of one trial: the groups' choices (Hydra's ``hydra.runtime.choices``),
+    the keys of the chosen options, the core keys, and every override."""
+    values: dict[str, Scalar] = {g: str(choices[g]) for g in GROUPS if choices.get(g) is not None}
+    keys = [f"{g}.{k}" for g in OPTION_GROUPS for k in (OmegaConf.select(cfg, g) or {})
+            if k != "_target_"]
+    keys += CORE_KEYS
     for override in overrides:
         key = key_of(override)
         if key not in GROUPS and key not in keys and is_hparam(key):
@@ -70,12 +79,34 @@ def trial_hparams(cfg: DictConfig, overrides: Iterable[str]) -> dict[str, Scalar
     return values
 
 
+def add_option_domains(domains: dict[str, Domain], config: DictConfig, fixed: Iterable[str],
+                       swept: Mapping[str, Iterable[Any]]) -> None:
+    """Give ``domains`` the keys of the options a sweep chooses among (``swept``: every swept
+    key with its values) as those options set them (cnn's ``model.width``, sgd's
+    ``optimizer.momentum``): each option is composed as the sweep's trials are (``fixed``: the
+    sweep's other overrides), inside the running Hydra application."""
+    from hydra import compose
+
+    name = str(config.hydra.job.config_name)
+    for group in OPTION_GROUPS:
+        if group not in swept:
+            continue
+        # the composed configuration's option is only one of them, perhaps none
+        for key in [k for k in domains if k.startswith(f"{group}.") and k not in swept]:
+            del domains[key]
+        for option in swept[group]:
+            cfg = compose(name, overrides=[*fixed, f"{group}={option}"])
+            for key, value in trial_hparams(cfg, [], {}).items():
+                if not key.startswith(f"{group}.") or key in swept:
+                    continue
+                known = domains.setdefault(key, [])
+                if isinstance(known, list) and value not in known:
+                    known.append(value)
+
+
 def _summary(tag: str, data: plugin_data_pb2.HParamsPluginData) -> summary_pb2.Summary:
     md = metadata.create_summary_metadata(data)
     return summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, metadata=md)])
-
-
-Domain = list[Any] | Interval
 
 
 def experiment_summary(domains: Mapping[str, Domain]) -> summary_pb2.Summary:

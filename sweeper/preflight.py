@@ -27,15 +27,17 @@ from hydra.core.override_parser.types import Override
 from hydra.errors import OverrideParseException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from sweeper import downloads
 from sweeper.config import checks
 from sweeper.config.identity import config_difference, config_yaml
 from sweeper.config.keys import Role, key_of, with_role
 from sweeper.config.overrides import sweep_arguments
 from sweeper.config.schema import CONFIG_MODULE, CONFIG_NAME, PathsConfig, register
+from sweeper.downloads import Download
 from sweeper.errors import ConfigError, SweeperError
 from sweeper.launch import kinds
 from sweeper.search import plan, settings
-from sweeper.trial import data
+from sweeper.trial import backbones, data
 
 
 @dataclass
@@ -56,15 +58,19 @@ def check(argv: list[str]) -> Plan:
         return Plan(argv)  # Hydra's informational modes run nothing
     config_dir = str(Path(args.config_dir).resolve()) if args.config_dir else None
     found: dict[str, Any] = {}
+    weights: list[Download | None] = []
     try:
         for cfg in trial_configs(args.overrides, args.multirun, config_dir,
                                  args.config_name or CONFIG_NAME, found):
             checks.validate(cfg)
             data.check(cfg.dataset, cfg.train)
+            backbones.check(cfg.model)
+            weights.append(backbones.weights_download(cfg.model))
     except SweeperError:
         raise
     except Exception as e:  # Hydra and OmegaConf errors, reduced to their essence
         raise ConfigError(one_line(e)) from e
+    downloads.ensure(weights)  # once, here, rather than in every worker at once
     if not any(key_of(o) == "sweep.name" for o in args.overrides):
         argv = [*argv, f"sweep.name={found['sweep_name']}"]
     if found["remote"]:

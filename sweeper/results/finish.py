@@ -140,9 +140,12 @@ def sweep_domains(config: DictConfig) -> dict[str, hparams.Domain]:
     if settings.is_tuner(config.hydra.sweeper):
         return plan.domains(config)
     parsed = sweep_arguments(config.hydra.sweeper, list(config.hydra.overrides.task))
+    choices = dict(config.hydra.runtime.choices)
     domains: dict[str, hparams.Domain] = {
-        k: [v] for k, v in hparams.trial_hparams(config, lines(parsed)).items()}
-    for o in parsed:
-        if o.is_sweep_override() and not o.is_interval_sweep():
-            domains[o.key_or_group] = list(o.sweep_iterator())
+        k: [v] for k, v in hparams.trial_hparams(config, lines(parsed), choices).items()}
+    swept = {o.key_or_group: list(o.sweep_iterator()) for o in parsed
+             if o.is_sweep_override() and not o.is_interval_sweep()}
+    domains.update(swept)
+    fixed = [str(o.input_line) for o in parsed if not o.is_sweep_override()]
+    hparams.add_option_domains(domains, config, fixed, swept)
     return domains

@@ -60,9 +60,12 @@ def domains(config: DictConfig) -> dict[str, hparams.Domain]:
     arguments = list(config.hydra.overrides.task)
     space = space_of(config, arguments, ())
     out: dict[str, hparams.Domain] = {
-        k: [v] for k, v in hparams.trial_hparams(config, space.fixed).items()}
+        k: [v] for k, v in hparams.trial_hparams(config, space.fixed,
+                                                 dict(config.hydra.runtime.choices)).items()}
     for p in space.swept():
         out[p.name] = p.domain()
+    swept = {p.name: list(p.values) for p in space.swept()}
+    hparams.add_option_domains(out, config, space.fixed, swept)
     if settings.algorithm == "hyperband":
         out["train.epochs"] = list(settings.hyperband_epochs())
     return out
