@@ -61,8 +61,6 @@ def ensure(downloads: Iterable[Download | None]) -> None:
     missing = [d for d in dict.fromkeys(d for d in downloads if d is not None) if not d.cached()]
     if not missing:
         return
-    for d in missing:
-        log.info("downloading %s into %s", d.origin, d.path().parent)
     with tempfile.TemporaryDirectory(prefix="sweeper-downloads-") as tmp:
         request, result = Path(tmp) / "request.json", Path(tmp) / "result.json"
         request.write_text(json.dumps([asdict(d) for d in missing]))
@@ -78,6 +76,8 @@ def ensure(downloads: Iterable[Download | None]) -> None:
         d = next(m for m in missing if m.fname == failure["fname"])
         raise DownloadError(f"{d.key or d.fname}: cannot download {d.origin} ({failure['error']});"
                             f" place that file at {d.path()}")
+    for d in missing:
+        log.info("downloaded %s into %s", d.origin, d.path().parent)
 
 
 def _fetch(request: Path, result: Path) -> None:

@@ -338,5 +338,8 @@ def _ask_child(target: str) -> Signature:
 def _child_env() -> dict[str, str]:
     import os
 
-    # The child may import TensorFlow: keep it off the accelerators and quiet.
-    return {**os.environ, "CUDA_VISIBLE_DEVICES": "-1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    # The child may import TensorFlow: keep it off the accelerators and quiet. It looks for the
+    # target where this process would (the working directory, PYTHONPATH, sys.path changes).
+    path = os.pathsep.join(p or os.getcwd() for p in sys.path)
+    return {**os.environ, "PYTHONPATH": path, "CUDA_VISIBLE_DEVICES": "-1",
+            "TF_CPP_MIN_LOG_LEVEL": "3"}
