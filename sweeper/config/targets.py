@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from sweeper.config.signatures import Signature, TargetNotFound, signature
+from sweeper.config.signatures import TargetNotFound, signature
 from sweeper.errors import ConfigError
 
 TARGET = "_target_"
@@ -124,8 +124,3 @@ def _check_type(key: str, value: Any, annotation: str | None, target: Any) -> No
 
 def _show(value: Any) -> str:
     return "null" if value is None else str(value)
-
-
-def describe(sig: Signature, group: Group) -> str:
-    """``target(a, b)``: the keys an option of ``group`` may set."""
-    return f"{sig.target}({', '.join(n for n in sig.names() if n not in group.supplied)})"

@@ -37,11 +37,9 @@ def mobilenet_v2(input_shape: tuple[int, ...], num_classes: int, *, weights: str
     """MobileNetV2 (alpha 1.0) after its preprocessing (pixels to [-1, 1])."""
     import keras
 
-    base = keras.applications.MobileNetV2(include_top=False, weights=weights, pooling="avg",
-                                          input_shape=(*input_shape[:2], 3))
-    preprocess = [keras.layers.Rescaling(2.0, offset=-1.0, name="preprocess")]
-    return _head(base, preprocess, input_shape, num_classes, units, dropout, weights is not None,
-                 "mobilenet_v2")
+    preprocess = keras.layers.Rescaling(2.0, offset=-1.0, name="preprocess")
+    return _classifier("MobileNetV2", weights, preprocess, input_shape, num_classes, units,
+                       dropout, "mobilenet_v2")
 
 
 def efficientnet_b0(input_shape: tuple[int, ...], num_classes: int, *, weights: str | None,
@@ -49,11 +47,9 @@ def efficientnet_b0(input_shape: tuple[int, ...], num_classes: int, *, weights: 
     """EfficientNet-B0, whose own first layers rescale and normalise pixels in [0, 255]."""
     import keras
 
-    base = keras.applications.EfficientNetB0(include_top=False, weights=weights, pooling="avg",
-                                             input_shape=(*input_shape[:2], 3))
-    preprocess = [keras.layers.Rescaling(255.0, name="preprocess")]
-    return _head(base, preprocess, input_shape, num_classes, units, dropout, weights is not None,
-                 "efficientnet_b0")
+    preprocess = keras.layers.Rescaling(255.0, name="preprocess")
+    return _classifier("EfficientNetB0", weights, preprocess, input_shape, num_classes, units,
+                       dropout, "efficientnet_b0")
 
 
 def resnet50(input_shape: tuple[int, ...], num_classes: int, *, weights: str | None,
@@ -62,34 +58,34 @@ def resnet50(input_shape: tuple[int, ...], num_classes: int, *, weights: str | N
     import keras
     import numpy as np
 
-    base = keras.applications.ResNet50(include_top=False, weights=weights, pooling="avg",
-                                       input_shape=(*input_shape[:2], 3))
     # resnet50.preprocess_input as a fixed 1x1 convolution (from [0, 1] pixels): a Lambda layer
     # would make the saved model unloadable in Keras's safe mode.
     preprocess = keras.layers.Conv2D(3, 1, trainable=False, name="preprocess")
     preprocess.build((None, *input_shape[:2], 3))
     flip = np.eye(3, dtype="float32")[::-1] * 255.0
     preprocess.set_weights([flip.reshape(1, 1, 3, 3), -np.asarray(_IMAGENET_MEAN_BGR, "float32")])
-    return _head(base, [preprocess], input_shape, num_classes, units, dropout, weights is not None,
-                 "resnet50")
+    return _classifier("ResNet50", weights, preprocess, input_shape, num_classes, units,
+                       dropout, "resnet50")
 
 
-def _head(base: Any, preprocess: list[Any], input_shape: tuple[int, ...], num_classes: int,
-          units: int | None, dropout: float, pretrained: bool, name: str) -> keras.Model:
-    """Grayscale to RGB, the preprocessing, the backbone, the new head. A pretrained backbone
-    runs in inference mode, so its batch normalisation keeps the statistics it learned even when
-    fine-tuned (Keras's transfer-learning guide); a fresh one learns them."""
+def _classifier(application: str, weights: str | None, preprocess: Any,
+                input_shape: tuple[int, ...], num_classes: int, units: int | None,
+                dropout: float, name: str) -> keras.Model:
+    """Grayscale to RGB, the preprocessing, the ``keras.applications`` backbone, the new head.
+    A pretrained backbone runs in inference mode, so its batch normalisation keeps the statistics
+    it learned even when fine-tuned (Keras's transfer-learning guide); a fresh one learns them."""
     import keras
     from keras import layers
 
-    base.name = BASE  # weights are loaded by now: Keras named the file after the old name
+    base = getattr(keras.applications, application)(
+        include_top=False, weights=weights, pooling="avg", input_shape=(*input_shape[:2], 3))
+    base.name = BASE  # its weights are loaded by now: Keras named their file after its own name
     inputs = keras.Input(shape=input_shape)
     x = inputs
     if input_shape[-1] == 1:
         x = layers.Concatenate(name="rgb")([x, x, x])
-    for layer in preprocess:
-        x = layer(x)
-    x = base(x, training=False if pretrained else None)
+    x = preprocess(x)
+    x = base(x, training=False if weights is not None else None)
     if units:
         x = layers.Dense(units, activation="relu")(x)
     x = layers.Dropout(dropout)(x)
