@@ -71,7 +71,7 @@ BAD = [
     (["model.units=abc"], "model.units=abc: must be an integer >= 1"),
     (["train.epochs=0"], "train.epochs=0: must be an integer >= 1"),
     (["train.batch_size=0"], "train.batch_size=0"),
-    (["optimizer.learning_rate=0"], "optimizer.learning_rate=0: must be a number > 0"),
+    (["optimizer.learning_rate=0"], "optimizer.learning_rate=0: must be a finite number > 0"),
     (["train.validation_split=1.0"], "train.validation_split=1.0: must be a number in (0, 1)"),
     (["model=resnet"], "model=resnet: unknown option; choose one of alexnet, cnn, custom, "
                        "efficientnet_b0, lenet5, mlp, mobilenet_v2, resnet50, vgg16"),
@@ -138,6 +138,11 @@ BAD = [
     (["-m", "hydra/sweeper=tuner", "hydra.sweeper.algorithm=hyperband", "model.units=8,16",
       "train.epochs=3"], "train.epochs: Hyperband sets it for each trial"),
     (["-m", "hydra/sweeper=tuner", "train.epochs=3"], "the search space is empty"),
+    (["+foo=bar"], "+foo=bar: foo is no key of sweeper's configuration"),
+    (["+train.epoch=3"], "+train.epoch=3: train.epoch is no key of sweeper's configuration"),
+    (["optimizer.learning_rate=inf"], "optimizer.learning_rate=inf: must be a finite number > 0"),
+    (["-m", "model.units=16,"],
+     "cannot parse overrides: model.units=16,: it ends where a value should follow"),
 ]
 
 

@@ -169,7 +169,7 @@ def test_schedules_span_the_trial_in_epochs(compose_config, tmp_path: Path, sche
 def test_group_sweeps_declare_every_option_key(compose_config) -> None:
     from omegaconf import open_dict
 
-    from sweeper.results.finish import sweep_domains
+    from sweeper.search.domains import sweep_domains
 
     cfg = compose_config("optimizer=sgd", hydra=True)  # the sweep's configuration
     with open_dict(cfg):

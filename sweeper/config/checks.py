@@ -3,6 +3,7 @@ folders. Each failure is one line naming the key and what is allowed (:class:`Co
 
 from __future__ import annotations
 
+import math
 import re
 import tempfile
 from pathlib import Path
@@ -50,8 +51,12 @@ def validate(cfg: DictConfig) -> None:
            "a folder name: letters, digits and . _ - + = , @ (no path separators or '..')")
     if d.name == "directory":
         _check_directory(d)
-    for key in ("experiments", "logs"):
-        _check_writable(f"paths.{key}", Path(cfg.paths[key]))
+    # The roots, and the sweep's own folders where they exist already (a re-run): a trial
+    # that trains for an hour must not find at the end that its results cannot be written.
+    experiments, logs = Path(cfg.paths.experiments), Path(cfg.paths.logs)
+    for key, root, path in (("paths.experiments", experiments, experiments / name / "trials"),
+                            ("paths.logs", logs, logs / name)):
+        _check_writable(key, root, path)
 
 
 # Ranges of the keys that mean the same in every option that has them (a builder's own keys are
@@ -63,7 +68,8 @@ _RANGES: dict[str, tuple[Any, str]] = {
     "model.input_size": (lambda v: _integer(v) and v >= 8, "null or an integer >= 8"),
     "model.fine_tune_at": (lambda v: _integer(v) and v >= 0, "null or an integer >= 0"),
     "model.freeze_base": (lambda v: isinstance(v, bool), "true or false"),
-    "optimizer.learning_rate": (lambda v: _number(v) and v > 0, "a number > 0"),
+    "optimizer.learning_rate": (lambda v: _number(v) and math.isfinite(v) and v > 0,
+                                "a finite number > 0"),
     "optimizer.momentum": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
     "optimizer.weight_decay": (lambda v: _number(v) and v >= 0, "a number >= 0"),
     "schedule.alpha": (lambda v: _number(v) and 0 <= v <= 1, "a number in [0, 1]"),
@@ -98,7 +104,8 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _check_writable(key: str, path: Path) -> None:
+def _check_writable(key: str, value: Path, path: Path) -> None:
+    """``path`` (or, where it does not exist yet, the folder that would hold it) takes files."""
     existing = path.absolute()
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -106,7 +113,7 @@ def _check_writable(key: str, path: Path) -> None:
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as e:
-        raise ConfigError(f"{key}={path}: not writable ({existing}: {e.strerror})") from e
+        raise ConfigError(f"{key}={value}: not writable ({existing}: {e.strerror})") from e
 
 
 def _check_directory(d: Any) -> None:
