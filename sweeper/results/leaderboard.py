@@ -20,8 +20,8 @@ from sweeper.record import RECORD, RecordError, Status, TrialRecord
 LEADERBOARD_CSV = "leaderboard.csv"
 LEADERBOARD_MD = "leaderboard.md"
 FIRST = ["rank", "trial_id", "label", "status", "objective"]
-LAST = ["best_epoch", "epochs", "continues", "continued_in", "duration_s", "device", "node",
-        "error"]
+LAST = ["best_epoch", "epochs", "continues", "continued_in", "duration_s", "device", "gpu_model",
+        "gpu_util", "gpu_mem_mib", "node", "error"]
 # Ties on the ranking metric go to the lower validation loss, then the shorter trial.
 TIE_BREAKERS = ("val_loss", "duration_s")
 
@@ -87,6 +87,11 @@ def _row(record: TrialRecord, folder: str) -> dict[str, Any]:
                epochs=_number(record.epochs_completed, int),
                duration_s=_number(record.duration_s), device=record.device,
                node=record.node or record.host, error=record.error)
+    if record.gpus:  # GPU columns only where trials ran on one
+        row["gpu_model"] = ", ".join(str(g.get("name") or "?") for g in record.gpus)
+    if record.gpu_usage:
+        row.update(gpu_util=_number(record.gpu_usage.get("utilisation_mean")),
+                   gpu_mem_mib=_number(record.gpu_usage.get("memory_peak_mib")))
     warm_start = record.warm_start or {}
     if warm_start.get("trial"):  # a Hyperband survivor: it continues that trial's training
         row["continues"] = str(warm_start["trial"])
@@ -94,8 +99,8 @@ def _row(record: TrialRecord, folder: str) -> dict[str, Any]:
 
 
 _COUNTS = ("best_epoch", "epochs")
-_NOT_FLOAT = ("trial_id", "label", "status", "objective_name", "objective_mode", "device", "node",
-              "error", "continues", *_COUNTS)
+_NOT_FLOAT = ("trial_id", "label", "status", "objective_name", "objective_mode", "device",
+              "gpu_model", "node", "error", "continues", *_COUNTS)
 
 
 def _number(value: Any, kind: type = float) -> Any:
