@@ -1,7 +1,8 @@
 """GPU workers on a machine without one: stand-in ``nvidia-smi`` and NVML, the real pool.
 
-What these show: the environment every worker starts with (device order, visible GPU, its
-model and UUID, memory limit and growth) for mixed GPU models and for packing, the retry of a
+What these show (with tests/test_pool.py, whose packing test checks each share's memory limit):
+the environment every worker starts with (device order, visible GPU, its model and UUID,
+memory limit and growth) for mixed GPU models and for packing, the retry of a
 trial out of memory with the GPU to itself, and the parent's utilisation samples reaching the
 record, the log and the leaderboard. What they cannot show: that CUDA and TensorFlow honour that
 environment on a real GPU (benchmarks/gpu_benchmark.py measures that on one).
@@ -60,23 +61,6 @@ def test_mixed_gpu_models_each_worker_sees_its_own_gpu_in_nvidia_smi_order(tmp_p
             int(gpu["index"]))
     # The log (the live table's plain form) names each trial's GPU by index, model and UUID.
     assert f"started on GPU:1#0 {MODELS[1]} {fake_uuid(1)[:12]}" in done.stdout + done.stderr
-
-
-def test_packed_trials_each_get_their_memory_share(tmp_path: Path) -> None:
-    env = fake_nvidia_smi(tmp_path / "bin", gpus=2, models=MODELS)
-    done, probes = probe_sweep(tmp_path, "hydra.launcher.trials_per_device=2",
-                               "hydra.launcher.memory_per_trial=4000", "+i=0,1,2,3", "+sleep=3",
-                               env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert len(probes) == 4
-    assert all(overlap(a, b) for a, b in combinations(probes, 2)), "not all four at once"
-    assert sorted(p["cuda"] for p in probes) == ["0", "0", "1", "1"]
-    for p in probes:
-        assert p["order"] == "PCI_BUS_ID" and p["memory_limit"] == "4000"
-        assert p["growth"] == "true" and p["gpus"][0]["name"] == MODELS[int(p["cuda"])]
-    for folder in trial_dirs(tmp_path / "sweep"):
-        (gpu,) = json.loads((folder / "trial.json").read_text())["gpus"]
-        assert gpu["memory_limit_mib"] == 4000
 
 
 def test_auto_memory_share_is_free_memory_split_from_nvidia_smi(tmp_path: Path,

@@ -70,9 +70,11 @@ def test_two_cpu_slots_run_trials_side_by_side(tmp_path: Path) -> None:
 
 
 def test_two_gpus_two_trials_each_run_four_at_once(tmp_path: Path) -> None:
-    env = fake_nvidia_smi(tmp_path / "bin", gpus=2)
+    models = ("NVIDIA A100-SXM4-40GB", "NVIDIA H100 80GB HBM3")
+    env = fake_nvidia_smi(tmp_path / "bin", gpus=2, models=models)
     done, probes = probe_sweep(tmp_path, "hydra.launcher.devices=[0,1]",
-                               "hydra.launcher.trials_per_device=2", "+i=0,1,2,3", "+sleep=4",
+                               "hydra.launcher.trials_per_device=2",
+                               "hydra.launcher.memory_per_trial=4000", "+i=0,1,2,3", "+sleep=4",
                                env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(probes) == 4
@@ -80,6 +82,12 @@ def test_two_gpus_two_trials_each_run_four_at_once(tmp_path: Path) -> None:
     assert sorted(p["slot"] for p in probes) == ["GPU:0#0", "GPU:0#1", "GPU:1#0", "GPU:1#1"]
     assert sorted(p["cuda"] for p in probes) == ["0", "0", "1", "1"]
     assert len({p["pid"] for p in probes}) == 4  # on GPU every trial gets a fresh process
+    for p in probes:  # each with its share of its own GPU, numbered as nvidia-smi numbers it
+        assert p["order"] == "PCI_BUS_ID" and p["memory_limit"] == "4000"
+        assert p["growth"] == "true" and p["gpus"][0]["name"] == models[int(p["cuda"])]
+    for record in (tmp_path / "sweep").glob("*/trial.json"):
+        (gpu,) = json.loads(record.read_text())["gpus"]
+        assert gpu["memory_limit_mib"] == 4000 and gpu["name"] == models[int(gpu["index"])]
 
 
 def test_gpu_slots_without_packing_never_share_a_device(tmp_path: Path) -> None:
