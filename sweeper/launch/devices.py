@@ -112,8 +112,10 @@ def discover_gpus() -> list[str]:
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None and visible.strip() in ("", "-1"):
         return []
+    if shutil.which("nvidia-smi") is None:
+        return []
     present = [g.index for g in list_gpus()]
-    if not present or visible is None:
+    if visible is None:
         return present
     wanted = [v.strip() for v in visible.split(",") if v.strip()]
     # Ids that are not indexes (GPU-UUIDs, MIG names) are passed through as the user gave them.

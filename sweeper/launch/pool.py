@@ -91,7 +91,8 @@ class Pool:
 
     def _spawn(self, slot: Slot) -> Worker:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_dir / f"worker-{self._spawned:03d}-{slot.name.replace(':', '')}.log"
+        name = slot.name.replace(":", "").replace(" ", "-")
+        log_path = self.log_dir / f"worker-{self._spawned:03d}-{name}.log"
         self._spawned += 1
         parent_conn, child_conn = self._ctx.Pipe()
         env = {**slot.env, "SWEEPER_SLOT": slot.name}
