@@ -11,6 +11,7 @@ environment on a real GPU (benchmarks/gpu_benchmark.py measures that on one).
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from itertools import combinations
@@ -39,7 +40,8 @@ def fake_nvml(folder: Path, utilisation: tuple[int, ...], free_mib: int = 9000) 
     gpus = [{"uuid": fake_uuid(i), "total_mib": 16384, "free_mib": free_mib,
              "used_mib": 16384 - free_mib, "utilisation": u} for i, u in enumerate(utilisation)]
     (folder / "gpus.json").write_text(json.dumps(gpus))
-    return {"FAKE_NVML": str(folder), "PYTHONPATH": str(NVML)}
+    path = os.pathsep.join(p for p in (str(NVML), os.environ.get("PYTHONPATH")) if p)
+    return {"FAKE_NVML": str(folder), "PYTHONPATH": path}
 
 
 def test_mixed_gpu_models_each_worker_sees_its_own_gpu_in_nvidia_smi_order(tmp_path: Path) -> None:
