@@ -64,6 +64,7 @@ class TrialRecord:
     checkpoint: str = CHECKPOINT
     tensorboard_run: str = ""
     device: str = "CPU"
+    gpus: list[dict[str, Any]] = field(default_factory=list)  # index, name, uuid, memory limit
     slot: str = "local"
     started_at: str | None = None
     finished_at: str | None = None
@@ -81,6 +82,8 @@ class TrialRecord:
     versions: dict[str, str] = field(default_factory=dict)
     tuner: dict[str, Any] | None = None  # keras-tuner's trial, bracket and round
     warm_start: dict[str, Any] | None = None  # the trial this one continues, and from when
+    # GPU utilisation and peak memory while it ran, sampled by the sweep process (pool launcher)
+    gpu_usage: dict[str, Any] | None = None
     schema: int = SCHEMA
 
     # -- reading and writing ------------------------------------------------------------------
@@ -103,7 +106,7 @@ class TrialRecord:
             values = {k: v for k, v in data.items() if k in known}
             values.update(objective=objective, status=Status(data["status"]), schema=SCHEMA)
             record = cls(**values)
-            for name in ("overrides", "history"):
+            for name in ("overrides", "history", "gpus"):
                 if not isinstance(getattr(record, name), list):
                     raise TypeError(f"{name}: not a list")
             for name in ("hparams", "metrics", "timings", "versions"):
@@ -136,7 +139,7 @@ class TrialRecord:
         data = asdict(self)
         data["status"] = self.status.value
         data["schema"] = SCHEMA
-        for optional in ("tuner", "warm_start"):
+        for optional in ("tuner", "warm_start", "gpu_usage"):
             if data[optional] is None:
                 del data[optional]
         return data
@@ -174,6 +177,11 @@ class TrialRecord:
         self.fail(cause)
         self.finished_at = now_iso()
         self.retry_pending = will_retry
+
+    def owe_retry(self) -> None:
+        """The launcher runs this failed trial again (out of memory on a shared GPU: alone);
+        should the sweep stop first, its next run retries the trial too."""
+        self.retry_pending = True
 
     def close(self, started: float) -> None:
         """The trial ended, either way, at this moment; it began at ``started`` (epoch s)."""

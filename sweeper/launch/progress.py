@@ -1,7 +1,9 @@
 """Progress of a sweep: a live table of trials in a terminal, plain log lines elsewhere.
 
 Running trials are read from their own ``trial.json`` (which the trial rewrites after every
-epoch), so the table shows the same epoch and metric the record holds.
+epoch), so the table shows the same epoch and metric the record holds. On GPUs the launcher adds
+each running trial's GPU utilisation and memory as it samples them; a finished trial's come from
+its record.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from rich.text import Text
 
 from sweeper.config.keys import label
 from sweeper.launch.jobs import Outcome
+from sweeper.launch.usage import usage_text
 from sweeper.record import TrialRecord
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,7 @@ class Row:
     epoch: str = ""
     metric: str = ""
     note: str = ""
+    gpu_use: str = ""
 
 
 class Board:
@@ -92,6 +96,11 @@ class Board:
     def output_dir(self, idx: int, path: str) -> None:
         self.rows[idx].output_dir = path
 
+    def usage(self, idx: int, figures: dict[str, Any] | None) -> None:
+        """A running trial's GPU utilisation and memory so far."""
+        if figures:
+            self.rows[idx].gpu_use = usage_text(figures)
+
     def retrying(self, idx: int, cause: str) -> None:
         row = self.rows[idx]
         row.status, row.note = "retrying", cause
@@ -105,7 +114,8 @@ class Board:
         if outcome.error:
             row.note = outcome.error
         if not self.live_mode:
-            result = row.metric or row.note or ""
+            result = " ".join(t for t in (row.metric or row.note, row.gpu_use and
+                                          f"(GPU {row.gpu_use})") if t)
             log.info("trial #%d %s on %s in %.1fs %s [%s]", idx, row.status, row.device,
                      row.finished - row.started, result, self.summary())
 
@@ -138,6 +148,8 @@ class Board:
             row.metric = f"{name} {value:.4f}"
         if record.error:
             row.note = record.error
+        if record.gpu_usage:
+            row.gpu_use = usage_text(record.gpu_usage)
 
     def summary(self) -> str:
         """Counts by status, elapsed time and an estimate of the time left."""
@@ -157,7 +169,9 @@ class Board:
 
     def _render(self) -> Group:
         table = Table(expand=False, header_style="bold")
-        for column in ("#", "trial", "status", "device", "epoch", "metric", "elapsed"):
+        gpu_use = any(row.gpu_use for row in self.rows.values())  # no column on CPU
+        for column in ("#", "trial", "status", "device", "epoch", "metric", "elapsed",
+                       *(["GPU use"] if gpu_use else [])):
             table.add_column(column, no_wrap=column != "trial")
         now = time.time()
         for row in self.rows.values():
@@ -165,7 +179,8 @@ class Board:
             status = row.status + (f" (try {row.attempt})" if row.attempt > 1 else "")
             table.add_row(str(row.idx), row.label, Text(status, style=STYLE.get(row.status, "")),
                           row.device, row.epoch, row.metric or row.note,
-                          _clock(elapsed) if row.started else "")
+                          _clock(elapsed) if row.started else "",
+                          *([row.gpu_use] if gpu_use else []))
         return Group(table, Text(self.summary()))
 
 
