@@ -154,6 +154,15 @@ class TrialRecord:
     def finished(self) -> bool:
         return self.status is not Status.RUNNING
 
+    def settled(self, retry_failed: bool) -> str | None:
+        """Why a run of the sweep need not run this trial again (None: run it, resuming where
+        it stopped). A failure the launcher recorded as its worker's death is owed a retry."""
+        if self.status is Status.COMPLETED:
+            return "completed earlier, skipped"
+        if self.status is Status.FAILED and not (retry_failed or self.retry_pending):
+            return "failed earlier, skipped (sweep.retry_failed=true runs it again)"
+        return None
+
     def epoch_done(self, values: dict[str, float]) -> None:
         """One more epoch trained; ``values`` are its metrics (Keras's logs)."""
         self.history.append(values)

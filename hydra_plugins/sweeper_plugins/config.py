@@ -39,6 +39,19 @@ ConfigStore.instance().store(group="hydra/launcher", name="pool", node=PoolLaunc
 
 
 @dataclass
+class GridSweeperConf:
+    _target_: str = "hydra_plugins.sweeper_plugins.grid_sweeper.GridSweeper"
+    # trials handed to the launcher at once (null: the whole grid; the pool runs it slot by slot)
+    max_batch_size: int | None = None
+    # the search space in Hydra's sweep syntax (a preset's; the command line adds and overrides)
+    params: dict[str, str] | None = None
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="grid", node=GridSweeperConf,
+                             provider="sweeper")
+
+
+@dataclass
 class HyperbandConf:
     # epochs of the longest-trained trials (keras-tuner's max_epochs)
     max_epochs: int = 9

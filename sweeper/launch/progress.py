@@ -28,6 +28,9 @@ from sweeper.record import TrialRecord
 
 log = logging.getLogger(__name__)
 
+TABLE_ROWS = 40  # a larger batch shows a window of its trials
+WINDOW = 8  # the last finished and the next waiting trials in that window
+PLAN_LINES = 50  # trials listed one by one when a batch starts
 STYLE = {"pending": "dim", "running": "cyan", "retrying": "yellow", "completed": "green",
          "failed": "red"}
 
@@ -66,8 +69,11 @@ class Board:
         """The batch's trials, one line each, and what they all share."""
         if self.common:
             log.info("every trial: %s", label(sorted(self.common)))
-        for row in self.rows.values():
+        rows = list(self.rows.values())
+        for row in rows[:PLAN_LINES]:
             log.info("\t#%d : %s", row.idx, row.label)
+        if len(rows) > PLAN_LINES:
+            log.info("\t... and %d more trials", len(rows) - PLAN_LINES)
 
     def __enter__(self) -> Board:
         if self.live_mode:
@@ -174,14 +180,28 @@ class Board:
                        *(["GPU use"] if gpu_use else [])):
             table.add_column(column, no_wrap=column != "trial")
         now = time.time()
-        for row in self.rows.values():
+        shown, hidden = self._window()
+        for row in shown:
             elapsed = (row.finished or now) - row.started if row.started else 0.0
             status = row.status + (f" (try {row.attempt})" if row.attempt > 1 else "")
             table.add_row(str(row.idx), row.label, Text(status, style=STYLE.get(row.status, "")),
                           row.device, row.epoch, row.metric or row.note,
                           _clock(elapsed) if row.started else "",
                           *([row.gpu_use] if gpu_use else []))
-        return Group(table, Text(self.summary()))
+        more = [Text(f"... {hidden} more trials (the leaderboard lists them all)", style="dim")]
+        return Group(table, *(more if hidden else []), Text(self.summary()))
+
+    def _window(self) -> tuple[list[Row], int]:
+        """The rows worth a terminal: all of a small batch; of a large one, the trials running,
+        the last ones finished and the next ones waiting."""
+        rows = list(self.rows.values())
+        if len(rows) <= TABLE_ROWS:
+            return rows, 0
+        active = [r for r in rows if r.status in ("running", "retrying")]
+        finished = sorted((r for r in rows if r.finished), key=lambda r: r.finished)
+        pending = [r for r in rows if r.status == "pending"]
+        shown = {r.idx for r in [*active, *finished[-WINDOW:], *pending[:WINDOW]]}
+        return [r for r in rows if r.idx in shown], len(rows) - len(shown)
 
 
 def _clock(seconds: float) -> str:

@@ -90,13 +90,7 @@ class Trial:
             else None
         if change:
             return f"ran earlier with a different configuration ({change}); not overwritten"
-        if earlier.status is Status.COMPLETED:
-            return "completed earlier, skipped"
-        # retry_pending: the launcher recorded its worker's death and owes the trial a retry.
-        retry = self.cfg.sweep.retry_failed or earlier.retry_pending
-        if earlier.status is Status.FAILED and not retry:
-            return "failed earlier, skipped (sweep.retry_failed=true runs it again)"
-        return None
+        return earlier.settled(bool(self.cfg.sweep.retry_failed))
 
     def _new_record(self, earlier: TrialRecord | None) -> TrialRecord:
         s = self.cfg.sweep
