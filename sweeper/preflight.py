@@ -5,9 +5,8 @@ uses) and validated (:mod:`sweeper.config.checks`, :func:`sweeper.trial.data.che
 ends here with one :class:`~sweeper.errors.SweeperError` naming the key and what is allowed, and
 nothing written.
 
-Two private Hydra names are used, for want of public ones (hydra-core is bounded below 1.4):
+A private Hydra name is used, for want of a public one (hydra-core is bounded below 1.4):
 ``hydra._internal.utils.get_args_parser`` reads the command line exactly as ``@hydra.main``
-will, and ``BasicSweeper.split_arguments`` enumerates the grid exactly as Hydra's basic sweeper
 will.
 """
 
@@ -20,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_dir, initialize_config_module
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra._internal.utils import get_args_parser
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -37,7 +35,7 @@ from sweeper.config.schema import CONFIG_MODULE, CONFIG_NAME, PathsConfig, regis
 from sweeper.downloads import Download
 from sweeper.errors import ConfigError, SweeperError
 from sweeper.launch import kinds
-from sweeper.search import plan, settings
+from sweeper.search import grid, plan, settings
 from sweeper.trial import backbones, data
 
 
@@ -56,16 +54,26 @@ def check(argv: list[str]) -> Plan:
     run: ``argv`` with the sweep's name pinned (a timestamp resolves once, here) and output paths
     made absolute for remote launchers."""
     args = get_args_parser().parse_args(argv)
+    modes = [args.run, args.multirun, args.cfg, args.info, args.shell_completion]
+    if sum(bool(mode) for mode in modes) > 1:
+        raise ConfigError("only one of --run, --multirun (-m), --cfg, --info and "
+                          "--shell-completion can be given")
     if args.help or args.hydra_help or args.cfg or args.info or args.shell_completion:
         return Plan(argv)  # Hydra's informational modes run nothing
     config_dir = str(Path(args.config_dir).resolve()) if args.config_dir else None
     found: dict[str, Any] = {}
     weights: list[Download | None] = []
+    data_checked: set[str] = set()
     try:
         for cfg in trial_configs(args.overrides, args.multirun, config_dir,
                                  args.config_name or CONFIG_NAME, found):
             checks.validate(cfg)
-            data.check(cfg.dataset, cfg.train)
+            # The data is checked once per dataset and batch (a folder's images are read).
+            key = OmegaConf.to_yaml(cfg.dataset) + f"{cfg.train.batch_size} " \
+                f"{cfg.train.validation_split}"
+            if key not in data_checked:
+                data.check(cfg.dataset, cfg.train)
+                data_checked.add(key)
             backbones.check(cfg.model)
             weights.append(backbones.weights_download(cfg.model))
     except SweeperError:
@@ -122,12 +130,18 @@ def trial_configs(overrides: list[str], multirun: bool, config_dir: str | None,
             found.update(multirun=multirun, sweep_name=str(base.sweep.name),
                          sweep_dir=Path(str(base.paths.experiments)) / str(base.sweep.name),
                          remote=multirun and kinds.is_remote(base.hydra.launcher))
-        for job in job_overrides(base, overrides, multirun, parser):
+        jobs, values = job_overrides(base, overrides, multirun, parser)
+        first = None
+        for job in jobs:
             cfg = compose(config_name, overrides=job, return_hydra_config=True)
             check_earlier_run(cfg, multirun)
             with open_dict(cfg):
                 del cfg["hydra"]
+            first = first or cfg
             yield cfg
+        for value in values:  # the grid's other values, each checked on the first trial
+            with grid.applied(first, value) as cfg:
+                yield cfg
 
 
 def parse(parser: OverridesParser, line: str) -> Override:
@@ -167,22 +181,19 @@ def config_groups() -> list[str]:
 
 
 def job_overrides(base: DictConfig, overrides: list[str], multirun: bool,
-                  parser: OverridesParser) -> list[list[str]]:
-    """The overrides of each trial: the grid of Hydra's basic sweeper, the corners of the tuner
-    sweeper's search space, or the run's own."""
+                  parser: OverridesParser) -> tuple[list[list[str]], list[grid.Value]]:
+    """The overrides of the trials to compose, and the values to check on the first of them:
+    the corners of a grid (every combination of swept group options; every other value), the
+    corners of the tuner sweeper's search space, or the run's own."""
     if not multirun:
-        return [overrides]
+        return [overrides], []
     if settings.is_tuner(base.hydra.sweeper):
-        return plan.preflight_jobs(base, overrides, config_groups())
-    if not settings.is_basic(base.hydra.sweeper):
+        return plan.preflight_jobs(base, overrides, config_groups()), []
+    if not settings.is_grid(base.hydra.sweeper):
         # Other sweepers read their own search syntax and check it themselves.
         return [[str(o.input_line) for o in parser.parse_overrides(overrides)
-                 if not o.is_sweep_override()]]
-    batches = BasicSweeper.split_arguments(sweep_arguments(base.hydra.sweeper, overrides), None)
-    jobs = [job for batch in batches for job in batch]
-    if not jobs:
-        raise ConfigError("the sweep is empty: no combination of values to run")
-    return jobs
+                 if not o.is_sweep_override()]], []
+    return grid.corners(sweep_arguments(base.hydra.sweeper, overrides), config_groups())
 
 
 def check_earlier_run(cfg: DictConfig, multirun: bool) -> None:

@@ -64,6 +64,7 @@ class TrialRecord:
     checkpoint: str = CHECKPOINT
     tensorboard_run: str = ""
     device: str = "CPU"
+    gpus: list[dict[str, Any]] = field(default_factory=list)  # index, name, uuid, memory limit
     slot: str = "local"
     started_at: str | None = None
     finished_at: str | None = None
@@ -83,6 +84,8 @@ class TrialRecord:
     jit_compile: bool | None = None  # the train step compiled with XLA (as Keras resolved it)
     tuner: dict[str, Any] | None = None  # keras-tuner's trial, bracket and round
     warm_start: dict[str, Any] | None = None  # the trial this one continues, and from when
+    # GPU utilisation and peak memory while it ran, sampled by the sweep process (pool launcher)
+    gpu_usage: dict[str, Any] | None = None
     schema: int = SCHEMA
 
     # -- reading and writing ------------------------------------------------------------------
@@ -105,7 +108,7 @@ class TrialRecord:
             values = {k: v for k, v in data.items() if k in known}
             values.update(objective=objective, status=Status(data["status"]), schema=SCHEMA)
             record = cls(**values)
-            for name in ("overrides", "history"):
+            for name in ("overrides", "history", "gpus"):
                 if not isinstance(getattr(record, name), list):
                     raise TypeError(f"{name}: not a list")
             for name in ("hparams", "metrics", "timings", "versions"):
@@ -138,7 +141,7 @@ class TrialRecord:
         data = asdict(self)
         data["status"] = self.status.value
         data["schema"] = SCHEMA
-        for optional in ("tuner", "warm_start"):
+        for optional in ("tuner", "warm_start", "gpu_usage"):
             if data[optional] is None:
                 del data[optional]
         return data
@@ -152,6 +155,15 @@ class TrialRecord:
     @property
     def finished(self) -> bool:
         return self.status is not Status.RUNNING
+
+    def settled(self, retry_failed: bool) -> str | None:
+        """Why a run of the sweep need not run this trial again (None: run it, resuming where
+        it stopped). A failure the launcher recorded as its worker's death is owed a retry."""
+        if self.status is Status.COMPLETED:
+            return "completed earlier, skipped"
+        if self.status is Status.FAILED and not (retry_failed or self.retry_pending):
+            return "failed earlier, skipped (sweep.retry_failed=true runs it again)"
+        return None
 
     def epoch_done(self, values: dict[str, float]) -> None:
         """One more epoch trained; ``values`` are its metrics (Keras's logs)."""
@@ -176,6 +188,11 @@ class TrialRecord:
         self.fail(cause)
         self.finished_at = now_iso()
         self.retry_pending = will_retry
+
+    def owe_retry(self) -> None:
+        """The launcher runs this failed trial again (out of memory on a shared GPU: alone);
+        should the sweep stop first, its next run retries the trial too."""
+        self.retry_pending = True
 
     def close(self, started: float) -> None:
         """The trial ended, either way, at this moment; it began at ``started`` (epoch s)."""

@@ -123,6 +123,8 @@ BAD = [
     (["+search=nosuch"], "search=nosuch: unknown option; choose one of hyperband, quick, seed"),
     (["-m", "hydra.launcher.devices=[7]"], "hydra.launcher.devices: GPU 7 is not available"),
     (["-m", "hydra.launcher.workers=0"], "hydra.launcher.workers=0: must be >= 1"),
+    (["-m", "hydra.launcher.memory_per_trial=lots"],
+     "hydra.launcher.memory_per_trial=lots: must be a whole number of MiB > 0, auto or null"),
     (["-m", "model.units=range(5,5)"], "the sweep is empty"),
     (["-m", "model.units=choice()"], "empty choice is not legal"),
     (["dataset.limit=5"], "dataset.limit=5: must be null or an integer >= 10"),

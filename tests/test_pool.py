@@ -22,10 +22,11 @@ PROBE = Path(__file__).parent / "apps" / "probe_app.py"
 
 
 def probe_sweep(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
-                timeout: float = 240) -> tuple[subprocess.CompletedProcess, list[dict]]:
+                timeout: float = 240, live: bool = False
+                ) -> tuple[subprocess.CompletedProcess, list[dict]]:
     """Run the probe app as a pool sweep; return the process and every job's probe.json."""
     done = subprocess.run(
-        [sys.executable, str(PROBE), "-m", "hydra/launcher=pool", "hydra.launcher.live=false",
+        [sys.executable, str(PROBE), "-m", "hydra/launcher=pool", f"hydra.launcher.live={live}",
          f"hydra.sweep.dir={tmp_path / 'sweep'}", *args],
         cwd=tmp_path, capture_output=True, text=True, timeout=timeout,
         env={**os.environ, **(env or {})})
@@ -38,13 +39,22 @@ def overlap(a: dict, b: dict) -> bool:
     return a["start"] < b["end"] and b["start"] < a["end"]
 
 
-def fake_nvidia_smi(folder: Path, gpus: int) -> dict[str, str]:
-    """A stand-in ``nvidia-smi`` on PATH listing ``gpus`` GPUs: slot planning runs for real."""
+def fake_nvidia_smi(folder: Path, gpus: int, models: tuple[str, ...] = ("Tesla T4",),
+                    total_mib: int = 16384, free_mib: int = 15000) -> dict[str, str]:
+    """A stand-in ``nvidia-smi`` on PATH listing ``gpus`` GPUs (index, uuid, model, total and
+    free MiB, as ``--query-gpu`` prints them), of the ``models`` in turn: slot planning runs
+    for real."""
     folder.mkdir()
     exe = folder / "nvidia-smi"
-    exe.write_text("#!/bin/sh\n" + "".join(f"echo {i}\n" for i in range(gpus)))
+    exe.write_text("#!/bin/sh\n" + "".join(
+        f"echo '{i}, {fake_uuid(i)}, {models[i % len(models)]}, {total_mib}, {free_mib}'\n"
+        for i in range(gpus)))
     exe.chmod(0o755)
     return {"PATH": f"{folder}:{os.environ['PATH']}"}
+
+
+def fake_uuid(index: int) -> str:
+    return f"GPU-{index:08x}-1111-2222-3333-{index:012x}"
 
 
 def test_two_cpu_slots_run_trials_side_by_side(tmp_path: Path) -> None:
@@ -60,9 +70,11 @@ def test_two_cpu_slots_run_trials_side_by_side(tmp_path: Path) -> None:
 
 
 def test_two_gpus_two_trials_each_run_four_at_once(tmp_path: Path) -> None:
-    env = fake_nvidia_smi(tmp_path / "bin", gpus=2)
+    models = ("NVIDIA A100-SXM4-40GB", "NVIDIA H100 80GB HBM3")
+    env = fake_nvidia_smi(tmp_path / "bin", gpus=2, models=models)
     done, probes = probe_sweep(tmp_path, "hydra.launcher.devices=[0,1]",
-                               "hydra.launcher.trials_per_device=2", "+i=0,1,2,3", "+sleep=4",
+                               "hydra.launcher.trials_per_device=2",
+                               "hydra.launcher.memory_per_trial=4000", "+i=0,1,2,3", "+sleep=4",
                                env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(probes) == 4
@@ -70,6 +82,12 @@ def test_two_gpus_two_trials_each_run_four_at_once(tmp_path: Path) -> None:
     assert sorted(p["slot"] for p in probes) == ["GPU:0#0", "GPU:0#1", "GPU:1#0", "GPU:1#1"]
     assert sorted(p["cuda"] for p in probes) == ["0", "0", "1", "1"]
     assert len({p["pid"] for p in probes}) == 4  # on GPU every trial gets a fresh process
+    for p in probes:  # each with its share of its own GPU, numbered as nvidia-smi numbers it
+        assert p["order"] == "PCI_BUS_ID" and p["memory_limit"] == "4000"
+        assert p["growth"] == "true" and p["gpus"][0]["name"] == models[int(p["cuda"])]
+    for record in (tmp_path / "sweep").glob("*/trial.json"):
+        (gpu,) = json.loads(record.read_text())["gpus"]
+        assert gpu["memory_limit_mib"] == 4000 and gpu["name"] == models[int(gpu["index"])]
 
 
 def test_gpu_slots_without_packing_never_share_a_device(tmp_path: Path) -> None:
@@ -158,3 +176,4 @@ def test_real_sweep_on_two_workers_records_distinct_slots(grid_sweep: Path) -> N
     assert {r["device"] for r in found} == {"CPU"}
     assert {r["slot"] for r in found} == {"CPU#0", "CPU#1"}
     assert all(r["timings"]["fit_s"] > 0 for r in found)
+    assert all(r["gpus"] == [] and "gpu_usage" not in r for r in found)  # no GPU, no figures

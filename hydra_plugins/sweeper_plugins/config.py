@@ -15,6 +15,9 @@ class PoolLauncherConf:
     trials_per_device: int = 1
     # GPUs per trial; more than 1 trains under tf.distribute.MirroredStrategy
     devices_per_trial: int = 1
+    # GPU memory each trial may take, in MiB (TensorFlow's logical device memory limit, set in
+    # the worker): a number, auto (the GPU's free memory / trials_per_device), or null (no limit)
+    memory_per_trial: Any = None
     # CPU worker processes when there is no GPU (null: one per core); cores are split among them
     workers: Any = None
     # fresh attempts for a trial whose worker died (signal, out-of-memory kill)
@@ -32,6 +35,19 @@ class PoolLauncherConf:
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="pool", node=PoolLauncherConf,
+                             provider="sweeper")
+
+
+@dataclass
+class GridSweeperConf:
+    _target_: str = "hydra_plugins.sweeper_plugins.grid_sweeper.GridSweeper"
+    # trials handed to the launcher at once (null: the whole grid; the pool runs it slot by slot)
+    max_batch_size: int | None = None
+    # the search space in Hydra's sweep syntax (a preset's; the command line adds and overrides)
+    params: dict[str, str] | None = None
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="grid", node=GridSweeperConf,
                              provider="sweeper")
 
 

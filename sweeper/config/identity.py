@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from typing import Any
 
-from sweeper.config.keys import is_bookkeeping
+from sweeper.config.keys import is_bookkeeping, key_of
 
 _TUNER_TRIAL = re.compile(r"(?:^|,)tuner\.trial=('?[0-9]+'?)(?=,|$)")
 # A comma that starts the next override (not one inside a list value such as [12,12]).
 _QUOTES = str.maketrans("", "", "[]'\" ")
 _OVERRIDE = re.compile(r",(?=[+~]*[A-Za-z_][\w.]*=)")
+
+
+def override_dirname(overrides: Sequence[str], exclude_keys: Sequence[str]) -> str:
+    """Hydra's ``hydra.job.override_dirname`` of a job, from its override lines: those whose key
+    is not excluded, sorted, joined with commas (as Hydra's config loader writes it, for the
+    default separators), so the sweep process finds a trial's folder without composing it."""
+    excluded = set(exclude_keys)
+    return ",".join(sorted(line for line in overrides
+                           if key_of(line).split("@", 1)[0] not in excluded))
 
 
 def trial_id(override_dirname: str) -> str:

@@ -17,6 +17,11 @@ from hydra.core.utils import JobReturn, JobStatus
 from sweeper.config.keys import identity
 from sweeper.record import Status, TrialRecord
 
+# How a trial's record says TensorFlow ran out of memory (sweeper/trial/gpu.py writes it): a
+# launcher that packed the trial on a shared GPU may give it the whole GPU.
+OUT_OF_GPU_MEMORY = "out of GPU memory"
+OUT_OF_MEMORY = "out of memory"
+
 
 @dataclass
 class Job:
@@ -27,6 +32,7 @@ class Job:
     attempts: int = 0
     output_dir: str | None = None
     started: float = 0.0
+    alone: bool = False  # it ran out of memory on a shared GPU: its retry gets a GPU to itself
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,21 @@ def outcome(ret: JobReturn) -> Outcome:
     if isinstance(value, int | float) and math.isfinite(value):
         return Outcome(Status.COMPLETED.value, float(value))
     return Outcome(Status.FAILED.value, None, error or "no objective")
+
+
+def out_of_memory(error: str) -> bool:
+    """Whether a trial's error says it ran out of (GPU) memory."""
+    return error.startswith((OUT_OF_GPU_MEMORY, OUT_OF_MEMORY))
+
+
+def owe_retry(job: Job) -> None:
+    """Note in the trial's record that the launcher will run it again."""
+    if job.output_dir is None:
+        return
+    record = TrialRecord.read(Path(job.output_dir))
+    if record is not None:
+        record.owe_retry()
+        record.write(Path(job.output_dir))
 
 
 def record_death(job: Job, cause: str, will_retry: bool) -> None:

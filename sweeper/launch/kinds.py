@@ -56,7 +56,8 @@ def pool_slots(launcher_cfg: Any) -> list[Any]:
 
     return plan_slots(launcher_cfg.get("devices", "auto"),
                       launcher_cfg.get("trials_per_device", 1),
-                      launcher_cfg.get("devices_per_trial", 1), launcher_cfg.get("workers"))
+                      launcher_cfg.get("devices_per_trial", 1), launcher_cfg.get("workers"),
+                      launcher_cfg.get("memory_per_trial"))
 
 
 def capacity(launcher_cfg: Any) -> int:

@@ -9,7 +9,10 @@ while the trial trains and takes the next one at once.
 
 The parent never imports TensorFlow. A worker that dies mid-trial (a signal, the OOM killer)
 costs that trial one attempt: it is recorded as failed with the cause, retried up to
-``max_retries`` times in a fresh worker, and the sweep goes on.
+``max_retries`` times in a fresh worker, and the sweep goes on. A trial that runs out of memory
+on a GPU shared with other trials is retried once with the GPU to itself: no new trial starts on
+that GPU until the ones running there are done, then a worker without a memory share runs it.
+While GPU trials run, the parent samples their GPUs through NVML (see :mod:`usage`).
 """
 
 from __future__ import annotations
@@ -30,9 +33,18 @@ import cloudpickle
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, setup_globals
 
-from sweeper.launch import kinds
-from sweeper.launch.devices import Slot
-from sweeper.launch.jobs import Job, Outcome, died_return, distinct, outcome, record_death
+from sweeper.launch import kinds, usage
+from sweeper.launch.devices import Slot, alone
+from sweeper.launch.jobs import (
+    Job,
+    Outcome,
+    died_return,
+    distinct,
+    out_of_memory,
+    outcome,
+    owe_retry,
+    record_death,
+)
 from sweeper.launch.progress import Board
 from sweeper.launch.worker import worker_main
 
@@ -72,12 +84,16 @@ class Pool:
         self.workers: list[Worker] = []
         self._ctx = mp.get_context("spawn")
         self._spawned = 0
+        self.alone: deque[Job] = deque()  # out of memory on a shared GPU: owed a GPU to itself
+        self.held: tuple[str, ...] | None = None  # the GPUs kept free for them meanwhile
+        self.sampler = usage.Sampler.start() if any(s.gpus for s in self.slots) else None
 
     # -- process management -------------------------------------------------------------------
 
     def _spawn(self, slot: Slot) -> Worker:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_dir / f"worker-{self._spawned:03d}-{slot.name.replace(':', '')}.log"
+        name = slot.name.replace(":", "").replace(" ", "-")
+        log_path = self.log_dir / f"worker-{self._spawned:03d}-{name}.log"
         self._spawned += 1
         parent_conn, child_conn = self._ctx.Pipe()
         env = {**slot.env, "SWEEPER_SLOT": slot.name}
@@ -116,6 +132,8 @@ class Pool:
             with contextlib.suppress(OSError):
                 worker.conn.close()
         self.workers.clear()
+        if self.sampler is not None:
+            self.sampler.close()
 
     # -- scheduling ---------------------------------------------------------------------------
 
@@ -125,9 +143,15 @@ class Pool:
         results: dict[int, JobReturn] = {}
         while len(results) < len(jobs):
             self._staff(pending)
+            self._make_room()
             busy = {w.slot for w in self.workers if w.job is not None}
             for worker in self.workers:
-                if worker.ready and worker.job is None and pending and worker.slot not in busy:
+                if not worker.ready or worker.job is not None:
+                    continue
+                if worker.slot.alone and self.alone:
+                    self._assign(worker, self.alone.popleft(), board)
+                elif pending and worker.slot not in busy and not worker.slot.alone \
+                        and worker.slot.gpus != self.held:
                     self._assign(worker, pending.popleft(), board)  # a standby waits its turn
                     busy.add(worker.slot)
             handles = [w.conn for w in self.workers] + [w.process.sentinel for w in self.workers]
@@ -137,8 +161,28 @@ class Pool:
                     self._receive(worker, results, board)
                 if worker in self.workers and worker.process.sentinel in ready:
                     self._dead(worker, pending, results, board)
+            if self.sampler is not None:
+                for worker in self.workers:
+                    if worker.job is not None:
+                        board.usage(worker.job.idx, self.sampler.current(worker.job.idx))
             board.refresh()
         return results
+
+    def _make_room(self) -> None:
+        """For a trial owed a GPU of its own: hold a GPU (no new trial starts there), and once
+        its trials are done, start a worker that has the GPU to itself."""
+        if not self.alone:
+            if not any(w.slot.alone for w in self.workers):
+                self.held = None
+            return
+        if self.held is None:  # the GPU with the fewest running trials frees up first
+            groups = list(dict.fromkeys(s.gpus for s in self.slots))
+            self.held = min(groups, key=lambda g: sum(
+                1 for w in self.workers if w.job is not None and w.slot.gpus == g))
+        held = [w for w in self.workers if w.slot.gpus == self.held]
+        if not any(w.slot.alone or w.job is not None for w in held):
+            base = next(s for s in self.slots if s.gpus == self.held)
+            self._spawn(alone(base, len(self.slots)))
 
     def _staff(self, pending: deque[Job]) -> None:
         """Keep each slot manned: a worker for its next trial, and on GPU a warm standby."""
@@ -158,7 +202,9 @@ class Pool:
         job.started = time.time()
         worker.job = job
         worker.conn.send(("job", job.idx, job.overrides))
-        board.started(job.idx, worker.slot.name, attempt=job.attempts)
+        board.started(job.idx, worker.slot.label, attempt=job.attempts)
+        if self.sampler is not None and worker.slot.gpus:
+            self.sampler.watch(job.idx, worker.process.pid, worker.slot.gpus)
 
     def _receive(self, worker: Worker, results: dict[int, JobReturn], board: Board) -> None:
         try:
@@ -173,12 +219,29 @@ class Pool:
             board.output_dir(message[1], message[2])
         elif kind == "done" and worker.job is not None:
             ret: JobReturn = cloudpickle.loads(message[2])
-            results[worker.job.idx] = ret
-            board.finished(worker.job.idx, outcome(ret))
+            job, end = worker.job, outcome(ret)
+            figures = self.sampler.stop(job.idx) if self.sampler is not None else None
+            if figures and job.output_dir:  # the worker wrote its last record before "done"
+                usage.add_to_record(Path(job.output_dir), worker.process.pid, figures)
+            if self._owed_a_gpu(worker, job, end):
+                log.warning("trial #%d on %s: %s; retrying with the GPU to itself", job.idx,
+                            worker.slot.name, end.error)
+                owe_retry(job)
+                job.alone = True
+                self.alone.append(job)
+                board.retrying(job.idx, end.error)
+            else:
+                results[job.idx] = ret
+                board.finished(job.idx, end)
             worker.job = None
             worker.jobs_run += 1
-            if not self.reuse:
+            if not self.reuse or worker.slot.alone:
                 self._retire(worker)  # it exits by itself, giving its GPU memory back
+
+    def _owed_a_gpu(self, worker: Worker, job: Job, end: Outcome) -> bool:
+        """Whether a trial out of memory on a shared GPU gets a retry with the GPU to itself."""
+        shared = sum(1 for s in self.slots if s.gpus and s.gpus == worker.slot.gpus) > 1
+        return shared and not job.alone and end.status == "failed" and out_of_memory(end.error)
 
     def _dead(self, worker: Worker, pending: deque[Job], results: dict[int, JobReturn],
               board: Board) -> None:
@@ -188,6 +251,8 @@ class Pool:
             f"worker died: exit status {code}"
         job = worker.job
         self._retire(worker)
+        if job is not None and self.sampler is not None:
+            self.sampler.stop(job.idx)  # a dead attempt's figures would mislead
         if job is None:
             if not worker.ready:
                 log.error("%s worker failed to start (%s); see %s", worker.slot.name, cause,
@@ -201,7 +266,7 @@ class Pool:
                     job.attempts, self.max_retries + 1)
         if will_retry:
             board.retrying(job.idx, cause)
-            pending.appendleft(job)
+            (self.alone if job.alone else pending).appendleft(job)
         else:
             results[job.idx] = died_return(job, cause)
             board.finished(job.idx, Outcome("failed", None, cause))

@@ -1,7 +1,9 @@
 """Progress of a sweep: a live table of trials in a terminal, plain log lines elsewhere.
 
 Running trials are read from their own ``trial.json`` (which the trial rewrites after every
-epoch), so the table shows the same epoch and metric the record holds.
+epoch), so the table shows the same epoch and metric the record holds. On GPUs the launcher adds
+each running trial's GPU utilisation and memory as it samples them; a finished trial's come from
+its record.
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ from rich.text import Text
 
 from sweeper.config.keys import label
 from sweeper.launch.jobs import Outcome
+from sweeper.launch.usage import usage_text
 from sweeper.record import TrialRecord
 
 log = logging.getLogger(__name__)
 
+TABLE_ROWS = 40  # a larger batch shows a window of its trials
+WINDOW = 8  # the last finished and the next waiting trials in that window
+PLAN_LINES = 50  # trials listed one by one when a batch starts
 STYLE = {"pending": "dim", "running": "cyan", "retrying": "yellow", "completed": "green",
          "failed": "red"}
 
@@ -42,6 +48,7 @@ class Row:
     epoch: str = ""
     metric: str = ""
     note: str = ""
+    gpu_use: str = ""
 
 
 class Board:
@@ -62,8 +69,11 @@ class Board:
         """The batch's trials, one line each, and what they all share."""
         if self.common:
             log.info("every trial: %s", label(sorted(self.common)))
-        for row in self.rows.values():
+        rows = list(self.rows.values())
+        for row in rows[:PLAN_LINES]:
             log.info("\t#%d : %s", row.idx, row.label)
+        if len(rows) > PLAN_LINES:
+            log.info("\t... and %d more trials", len(rows) - PLAN_LINES)
 
     def __enter__(self) -> Board:
         if self.live_mode:
@@ -92,6 +102,11 @@ class Board:
     def output_dir(self, idx: int, path: str) -> None:
         self.rows[idx].output_dir = path
 
+    def usage(self, idx: int, figures: dict[str, Any] | None) -> None:
+        """A running trial's GPU utilisation and memory so far."""
+        if figures:
+            self.rows[idx].gpu_use = usage_text(figures)
+
     def retrying(self, idx: int, cause: str) -> None:
         row = self.rows[idx]
         row.status, row.note = "retrying", cause
@@ -105,7 +120,8 @@ class Board:
         if outcome.error:
             row.note = outcome.error
         if not self.live_mode:
-            result = row.metric or row.note or ""
+            result = " ".join(t for t in (row.metric or row.note, row.gpu_use and
+                                          f"(GPU {row.gpu_use})") if t)
             log.info("trial #%d %s on %s in %.1fs %s [%s]", idx, row.status, row.device,
                      row.finished - row.started, result, self.summary())
 
@@ -138,6 +154,8 @@ class Board:
             row.metric = f"{name} {value:.4f}"
         if record.error:
             row.note = record.error
+        if record.gpu_usage:
+            row.gpu_use = usage_text(record.gpu_usage)
 
     def summary(self) -> str:
         """Counts by status, elapsed time and an estimate of the time left."""
@@ -157,16 +175,33 @@ class Board:
 
     def _render(self) -> Group:
         table = Table(expand=False, header_style="bold")
-        for column in ("#", "trial", "status", "device", "epoch", "metric", "elapsed"):
+        gpu_use = any(row.gpu_use for row in self.rows.values())  # no column on CPU
+        for column in ("#", "trial", "status", "device", "epoch", "metric", "elapsed",
+                       *(["GPU use"] if gpu_use else [])):
             table.add_column(column, no_wrap=column != "trial")
         now = time.time()
-        for row in self.rows.values():
+        shown, hidden = self._window()
+        for row in shown:
             elapsed = (row.finished or now) - row.started if row.started else 0.0
             status = row.status + (f" (try {row.attempt})" if row.attempt > 1 else "")
             table.add_row(str(row.idx), row.label, Text(status, style=STYLE.get(row.status, "")),
                           row.device, row.epoch, row.metric or row.note,
-                          _clock(elapsed) if row.started else "")
-        return Group(table, Text(self.summary()))
+                          _clock(elapsed) if row.started else "",
+                          *([row.gpu_use] if gpu_use else []))
+        more = [Text(f"... {hidden} more trials (the leaderboard lists them all)", style="dim")]
+        return Group(table, *(more if hidden else []), Text(self.summary()))
+
+    def _window(self) -> tuple[list[Row], int]:
+        """The rows worth a terminal: all of a small batch; of a large one, the trials running,
+        the last ones finished and the next ones waiting."""
+        rows = list(self.rows.values())
+        if len(rows) <= TABLE_ROWS:
+            return rows, 0
+        active = [r for r in rows if r.status in ("running", "retrying")]
+        finished = sorted((r for r in rows if r.finished), key=lambda r: r.finished)
+        pending = [r for r in rows if r.status == "pending"]
+        shown = {r.idx for r in [*active, *finished[-WINDOW:], *pending[:WINDOW]]}
+        return [r for r in rows if r.idx in shown], len(rows) - len(shown)
 
 
 def _clock(seconds: float) -> str:

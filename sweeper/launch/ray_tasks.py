@@ -20,6 +20,7 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, setup_globals
 from omegaconf import DictConfig, open_dict
 
+from sweeper.launch.devices import gpu_label
 from sweeper.launch.jobs import Job, died_return, distinct, outcome, record_death
 from sweeper.launch.progress import Board
 from sweeper.launch.ray_cluster import ray_room
@@ -112,7 +113,7 @@ def _started(job: Job, board: Board, submitted: float, done: bool = False) -> No
         return
     job.started = time.time()
     node = str(record.node or "") if record else ""
-    device = record.device if record else ""
+    device = f"{record.device} {gpu_label(record.gpus)}".strip() if record else ""
     board.started(job.idx, f"{device} {node[:8]}".strip() or "?")
 
 

@@ -21,7 +21,7 @@ LEADERBOARD_CSV = "leaderboard.csv"
 LEADERBOARD_MD = "leaderboard.md"
 FIRST = ["rank", "trial_id", "label", "status", "objective"]
 LAST = ["best_epoch", "epochs", "continues", "continued_in", "duration_s", "finished_at",
-        "device", "node", "error"]
+        "device", "gpu_model", "gpu_util", "gpu_mem_mib", "node", "error"]
 UNREADABLE = "unreadable"  # the status of a trial whose record cannot be read
 UNREADABLE_PROBLEM = "unreadable record"
 # Ties on the ranking metric go to the lower validation loss, then the shorter trial.
@@ -103,6 +103,11 @@ def _row(record: TrialRecord, folder: str) -> dict[str, Any]:
                duration_s=_number(record.duration_s), finished_at=record.finished_at,
                device=record.device,
                node=record.node or record.host, error=record.error)
+    if record.gpus:  # GPU columns only where trials ran on one
+        row["gpu_model"] = ", ".join(str(g.get("name") or "?") for g in record.gpus)
+    if record.gpu_usage:
+        row.update(gpu_util=_number(record.gpu_usage.get("utilisation_mean")),
+                   gpu_mem_mib=_number(record.gpu_usage.get("memory_peak_mib")))
     warm_start = record.warm_start or {}
     if warm_start.get("trial"):  # a Hyperband survivor: it continues that trial's training
         row["continues"] = str(warm_start["trial"])
@@ -111,7 +116,7 @@ def _row(record: TrialRecord, folder: str) -> dict[str, Any]:
 
 _COUNTS = ("best_epoch", "epochs")
 _NOT_FLOAT = ("trial_id", "label", "status", "finished_at", "objective_name", "objective_mode",
-              "device", "node", "error", "continues", *_COUNTS)
+              "device", "gpu_model", "node", "error", "continues", *_COUNTS)
 
 
 def _number(value: Any, kind: type = float) -> Any:

@@ -16,7 +16,9 @@ DEFAULT_MAX_TRIALS = 10  # random and Bayesian search without hydra.sweeper.max_
 # Keys Hyperband sets on each of its trials.
 HYPERBAND_KEYS = ("train.epochs", "train.initial_epoch", "train.warm_start")
 TUNER = "hydra_plugins.sweeper_plugins.tuner_sweeper.TunerSweeper"
-BASIC = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+# Hydra's basic grid, and sweeper's grid (the default: the same grid, at any size)
+GRIDS = ("hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+         "hydra_plugins.sweeper_plugins.grid_sweeper.GridSweeper")
 
 
 @dataclass
@@ -61,6 +63,6 @@ def is_tuner(sweeper_cfg: DictConfig) -> bool:
     return str(sweeper_cfg.get("_target_", "")) == TUNER
 
 
-def is_basic(sweeper_cfg: DictConfig) -> bool:
-    """Whether ``hydra.sweeper`` is Hydra's own grid sweeper."""
-    return str(sweeper_cfg.get("_target_", "")) == BASIC
+def is_grid(sweeper_cfg: DictConfig) -> bool:
+    """Whether ``hydra.sweeper`` sweeps Hydra's grid (``basic`` or sweeper's ``grid``)."""
+    return str(sweeper_cfg.get("_target_", "")) in GRIDS

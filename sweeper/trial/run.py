@@ -24,7 +24,7 @@ from sweeper.atomic import write_atomic
 from sweeper.config.identity import config_difference, config_yaml
 from sweeper.errors import TrialFailed
 from sweeper.record import CHECKPOINT, Objective, Status, TrialRecord, now_iso, where
-from sweeper.trial import data, evaluate, models, training
+from sweeper.trial import data, evaluate, gpu, models, training
 from sweeper.trial.callbacks import atomic_checkpoint, best_of, progress
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class Trial:
             self._fail(record, str(e))
         except Exception as e:  # a failing trial never takes the sweep down
             log.exception("trial %s failed", self.id)
-            self._fail(record, f"{type(e).__name__}: {e}")
+            self._fail(record, gpu.failure(e, on_gpu=record.device != "CPU"))
         record.close(started)
         try:
             record.write(self.dir)
@@ -92,13 +92,7 @@ class Trial:
             else None
         if change:
             return f"ran earlier with a different configuration ({change}); not overwritten"
-        if earlier.status is Status.COMPLETED:
-            return "completed earlier, skipped"
-        # retry_pending: the launcher recorded its worker's death and owes the trial a retry.
-        retry = self.cfg.sweep.retry_failed or earlier.retry_pending
-        if earlier.status is Status.FAILED and not retry:
-            return "failed earlier, skipped (sweep.retry_failed=true runs it again)"
-        return None
+        return earlier.settled(bool(self.cfg.sweep.retry_failed))
 
     def _new_record(self, earlier: TrialRecord | None) -> TrialRecord:
         s = self.cfg.sweep
@@ -110,7 +104,8 @@ class Trial:
             sweep=str(s.name), trial_id=self.id, overrides=list(self.overrides),
             hparams=self.hparams, objective=Objective(str(s.metric), str(s.mode)),
             metrics=dict(history[-1]) if history else {}, epochs_completed=len(history),
-            tensorboard_run=str(self.tb_run), device=_device(), started_at=now_iso(),
+            tensorboard_run=str(self.tb_run), device=_device(), gpus=gpu.describe(),
+            started_at=now_iso(),
             history=history, resumed_from_epoch=len(history) or None,
             attempts=(earlier.attempts if earlier else 0) + 1,
             epochs_trained=earlier.epochs_trained if earlier else 0,
@@ -127,9 +122,8 @@ class Trial:
         self._end_session(Status.FAILED)
 
     def _train(self, record: TrialRecord) -> None:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        tf = gpu.start_tensorflow()
         import keras
-        import tensorflow as tf
 
         cfg, t = self.cfg, self.cfg.train
         metric, mode = record.objective.name, record.objective.mode
@@ -139,6 +133,7 @@ class Trial:
         keras.utils.set_random_seed(t.seed)
         gpus = len(tf.config.list_physical_devices("GPU"))
         record.device = _device(gpus)
+        record.gpus = record.gpus if gpus else []  # a CPU build of TensorFlow uses none
         # A trial given several GPUs trains on all of them, as in the MirroredStrategy tutorial.
         strategy = tf.distribute.MirroredStrategy() if gpus > 1 else tf.distribute.get_strategy()
         history = record.history
@@ -304,11 +299,10 @@ def _versions() -> dict[str, str]:
 
 def warm_up(cfg: DictConfig) -> None:
     """Pay a worker's start-up costs before its first trial: imports and the dataset."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    gpu.start_tensorflow()
     import keras  # noqa: F401
     import matplotlib.figure  # noqa: F401
     import sklearn.metrics  # noqa: F401
-    import tensorflow  # noqa: F401
 
     try:
         data.load(cfg.dataset, cfg.train.validation_split)
