@@ -145,6 +145,23 @@ def test_optimizer_options_are_keras_own_defaults(compose_config, tmp_path: Path
                 else value == default[key], key
 
 
+def test_seed_preset_is_the_tutorials_experiment_with_keras_own_optimizers() -> None:
+    from omegaconf import OmegaConf
+
+    from sweeper.preflight import trial_configs
+
+    # every configuration the preflight checks, as it was when checked
+    seen = [OmegaConf.to_container(c) for c in trial_configs(["+search=seed"], False, None,
+                                                             "config")]
+    assert {c["model"]["_target_"] for c in seen} == {"sweeper.trial.models.mlp"}
+    assert {(c["train"]["epochs"], c["train"]["batch_size"]) for c in seen} == {(5, 32)}
+    assert all(c["schedule"] == {} for c in seen)
+    # the tutorial compiles with "adam" and "sgd": Keras's defaults, SGD without momentum
+    assert {(c["optimizer"]["_target_"], c["optimizer"]["learning_rate"],
+             c["optimizer"].get("momentum")) for c in seen} == {
+        ("keras.optimizers.Adam", 0.001, None), ("keras.optimizers.SGD", 0.01, 0.0)}
+
+
 @pytest.mark.parametrize("schedule,points", [
     # (step, learning rate) with learning_rate 0.1, 10 steps an epoch, 4 epochs
     ("constant", [(0, 0.1), (39, 0.1)]),
