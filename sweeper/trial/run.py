@@ -25,7 +25,7 @@ from sweeper.config.identity import config_difference, config_yaml
 from sweeper.errors import TrialFailed
 from sweeper.record import CHECKPOINT, Objective, Status, TrialRecord, now_iso, where
 from sweeper.trial import data, evaluate, gpu, models, training
-from sweeper.trial.callbacks import atomic_checkpoint, best_of, progress
+from sweeper.trial.callbacks import best_of, progress
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,8 @@ class Trial:
             # A resumed trial's initial epoch comes from its backup (BackupAndRestore sets it).
             model.fit(splits.x_train, splits.y_train, epochs=phase.end, batch_size=t.batch_size,
                       initial_epoch=start, validation_data=(splits.x_val, splits.y_val),
-                      callbacks=self._callbacks(phase, watch, checkpoint, history), verbose=0)
+                      callbacks=training.callbacks(cfg, phase, watch, checkpoint, history,
+                                                   self.tb_run), verbose=0)
             if watch.nan_epoch is not None:
                 raise TrialFailed(f"nan loss at epoch {watch.nan_epoch}")
         record.timings["fit_s"] = round(time.time() - tic, 3)
@@ -194,29 +195,6 @@ class Trial:
         self._end_session(Status.COMPLETED)
         log.info("trial %s: %s=%.4f at epoch %d, test_accuracy=%.4f", self.id, metric,
                  best, record.best_epoch, scores["test_accuracy"])
-
-    def _callbacks(self, phase: training.Phase, watch: Any, checkpoint: Path,
-                   history: list[dict[str, float]]) -> list[Any]:
-        import keras
-
-        t, s = self.cfg.train, self.cfg.sweep
-        metric, mode = str(s.metric), str(s.mode)
-        callbacks = [
-            atomic_checkpoint(checkpoint, metric, mode, best_of(history, metric, mode)),
-            keras.callbacks.TensorBoard(log_dir=str(self.tb_run), write_graph=False),
-            keras.callbacks.TerminateOnNaN(),
-            watch,  # records the epoch before the backup is taken: resume trims to the backup
-            # Weights, optimizer state and epoch after every epoch: an interrupted trial
-            # continues from its last completed epoch, not from scratch.
-            # It is kept past the end of fit, until the record is final: an interruption while
-            # the trial evaluates must not cost it its epochs.
-            keras.callbacks.BackupAndRestore(str(phase.backup), double_checkpoint=True,
-                                             delete_checkpoint=False),
-        ]
-        if t.early_stopping_patience:
-            callbacks.append(keras.callbacks.EarlyStopping(
-                monitor=metric, mode=mode, patience=t.early_stopping_patience))
-        return callbacks
 
     def _warm_start(self, model: Any, record: TrialRecord) -> None:
         """Continue from ``train.warm_start``'s trial, as Hyperband's survivors do: its best

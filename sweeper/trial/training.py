@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 
 from sweeper.config.targets import OPTIMIZER, SCHEDULE, TARGET, arguments
 from sweeper.errors import TrialFailed
-from sweeper.trial.callbacks import backup_epoch
+from sweeper.trial.callbacks import atomic_checkpoint, backup_epoch, best_of
 from sweeper.trial.models import BASE, base_of
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,31 @@ def optimizer(cfg: DictConfig, steps_per_epoch: int, phase: Phase) -> Any:
     keys = arguments(cfg.optimizer, OPTIMIZER)
     keys["learning_rate"] = rate
     return instantiate({TARGET: cfg.optimizer[TARGET], **keys}, _convert_="all")
+
+
+def callbacks(cfg: DictConfig, phase: Phase, watch: Any, checkpoint: Path,
+              history: list[dict[str, float]], tensorboard_run: Path) -> list[Any]:
+    """The Keras callbacks of ``phase``: the best checkpoint (carrying the best so far), the
+    TensorBoard run, NaN and early stopping, the record (``watch``), the phase's backup."""
+    import keras
+
+    metric, mode = str(cfg.sweep.metric), str(cfg.sweep.mode)
+    out = [
+        atomic_checkpoint(checkpoint, metric, mode, best_of(history, metric, mode)),
+        keras.callbacks.TensorBoard(log_dir=str(tensorboard_run), write_graph=False),
+        keras.callbacks.TerminateOnNaN(),
+        watch,  # records the epoch before the backup is taken: resume trims to the backup
+        # Weights, optimizer state and epoch after every epoch: an interrupted trial continues
+        # from its last completed epoch, not from scratch. It is kept past the end of fit, until
+        # the record is final: an interruption while the trial evaluates must not cost it its
+        # epochs.
+        keras.callbacks.BackupAndRestore(str(phase.backup), double_checkpoint=True,
+                                         delete_checkpoint=False),
+    ]
+    patience = cfg.train.early_stopping_patience
+    if patience:
+        out.append(keras.callbacks.EarlyStopping(monitor=metric, mode=mode, patience=patience))
+    return out
 
 
 def steps_per_epoch(examples: int, batch_size: int) -> int:
