@@ -12,6 +12,7 @@ will.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -141,7 +142,7 @@ def trial_configs(overrides: list[str], multirun: bool, config_dir: str | None,
             yield cfg
         for value in values:  # the grid's other values, each checked on the first trial
             with grid.applied(first, value) as cfg:
-                yield cfg
+                yield copy.deepcopy(cfg)
 
 
 def parse(parser: OverridesParser, line: str) -> Override:

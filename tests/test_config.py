@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
+from omegaconf import OmegaConf
 
 from sweeper.config import checks, schema
 
@@ -214,21 +215,31 @@ def test_help_does_not_import_tensorflow(tmp_path) -> None:
 
 
 def test_units_dropout_optimizer_epochs_batch_size_sweep_as_a_grid() -> None:
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    from sweeper.config.overrides import sweep_arguments
     from sweeper.preflight import trial_configs
 
     args = ["model.units=16,32", "model.dropout=0.1,0.2", "optimizer=adam,sgd",
             "train.epochs=2,3", "train.batch_size=32,64"]
+    (jobs,) = BasicSweeper.split_arguments(sweep_arguments(None, args), None)
+    assert len({tuple(sorted(job)) for job in jobs}) == 32  # every combination is a trial
+    # The preflight checks every value of every key, and each optimizer's own configuration.
     configs = list(trial_configs(args, True, None, "config"))
-    combos = {(c.model.units, c.model.dropout, c.optimizer._target_, c.train.epochs,
-               c.train.batch_size) for c in configs}
-    assert len(configs) == len(combos) == 32
+    for key, values in (("model.units", {16, 32}), ("model.dropout", {0.1, 0.2}),
+                        ("train.epochs", {2, 3}), ("train.batch_size", {32, 64})):
+        assert {OmegaConf.select(c, key) for c in configs} == values
+    assert {c.optimizer._target_ for c in configs} == {"keras.optimizers.Adam",
+                                                       "keras.optimizers.SGD"}
 
 
 def test_search_preset_is_a_whole_sweep() -> None:
     from sweeper.preflight import trial_configs
 
     configs = list(trial_configs(["+search=seed"], False, None, "config"))
-    assert len(configs) == 8 and {c.train.epochs for c in configs} == {5}
-    assert {(c.model.units, c.model.dropout, c.optimizer._target_) for c in configs} == {
-        (u, d, o) for u in (16, 32) for d in (0.1, 0.2)
-        for o in ("keras.optimizers.Adam", "keras.optimizers.SGD")}
+    assert {c.train.epochs for c in configs} == {5}
+    # The tutorial's 2 x 2 x 2 grid: each value, and each optimizer, checked before any work.
+    assert {c.model.units for c in configs} == {16, 32}
+    assert {c.model.dropout for c in configs} == {0.1, 0.2}
+    assert {c.optimizer._target_ for c in configs} == {"keras.optimizers.Adam",
+                                                       "keras.optimizers.SGD"}
