@@ -38,7 +38,7 @@ def source(sweep_dir: Path, trial: str | None) -> tuple[Path, int]:
         path = trial_dir / record.checkpoint
         if not path.is_file():
             raise NoResults(f"--trial {trial}: no checkpoint at {path}")
-        if record.status is not Status.COMPLETED:
+        if not record.status.scored:
             log.warning("trial %s is %s; exporting its best checkpoint so far", trial,
                         record.status.value)
         return path, 1

@@ -47,8 +47,11 @@ METRICS = (
     ("test_f1_macro", "test F1 (macro)"),
 )
 SWEEP_HPARAMS = "hparams.json"  # in the sweep folder: the domains the dashboard declares
-STATUS = {"completed": api_pb2.STATUS_SUCCESS, "failed": api_pb2.STATUS_FAILURE,
-          "running": api_pb2.STATUS_RUNNING}
+# TensorBoard has no "stopped early": a pruned trial ended on purpose, with a checkpoint and test
+# scores, and ranks with the completed ones, so it shows as a success (failure would put it with
+# the crashes; unknown is what TensorBoard shows for a session whose end was never written).
+STATUS = {"completed": api_pb2.STATUS_SUCCESS, "pruned": api_pb2.STATUS_SUCCESS,
+          "failed": api_pb2.STATUS_FAILURE, "running": api_pb2.STATUS_RUNNING}
 
 Scalar = bool | int | float | str
 
@@ -143,7 +146,7 @@ def session_start_summary(hparams: Mapping[str, Scalar], group: str) -> summary_
 
 
 def session_end_summary(status: str) -> summary_pb2.Summary:
-    """The end of a session with status ``completed``, ``failed`` or ``running``."""
+    """The end of a session with a record's status (:data:`STATUS`)."""
     info = plugin_data_pb2.SessionEndInfo(status=STATUS[status], end_time_secs=time.time())
     return _summary(metadata.SESSION_END_INFO_TAG,
                     plugin_data_pb2.HParamsPluginData(session_end_info=info))

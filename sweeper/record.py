@@ -4,7 +4,7 @@ Every process that writes or reads a record goes through this type: the trial as
 launcher when a worker dies, the search when it tells the oracle, the live table, the
 leaderboard, promotion and export. The record's fields, its schema version, the reading of
 records older versions wrote, atomic writing and the transitions of a trial (an epoch done,
-completed, failed, its worker dead) live here and nowhere else.
+stopped early by the pruner, completed, failed, its worker dead) live here and nowhere else.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from typing import Any
 
 from sweeper.atomic import write_json
 
-SCHEMA = 1
+# 2: the status ``pruned`` and the ``pruned`` field (when and why the pruner stopped a trial)
+SCHEMA = 2
 RECORD = "trial.json"
 CHECKPOINT = "checkpoints/best.keras"
 
@@ -33,6 +34,13 @@ class Status(str, Enum):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
+    #: stopped early by the sweep's pruner, then scored on the test split like a completed trial
+    PRUNED = "pruned"
+
+    @property
+    def scored(self) -> bool:
+        """Trained and scored on the test split (completed, or pruned): it ranks on its best."""
+        return self in (Status.COMPLETED, Status.PRUNED)
 
 
 class RecordError(ValueError):
@@ -46,6 +54,17 @@ class Objective:
     name: str
     mode: str
     value: float | None = None
+
+
+@dataclass
+class Pruned:
+    """Why the sweep's pruner stopped a trial: its rule, the epoch (and ASHA's rung, counted from
+    1) it stopped after, and the reason in words."""
+
+    rule: str
+    epoch: int
+    reason: str
+    rung: int | None = None
 
 
 @dataclass
@@ -86,6 +105,7 @@ class TrialRecord:
     warm_start: dict[str, Any] | None = None  # the trial this one continues, and from when
     # GPU utilisation and peak memory while it ran, sampled by the sweep process (pool launcher)
     gpu_usage: dict[str, Any] | None = None
+    pruned: Pruned | None = None  # the pruner stopped it early: when and why
     schema: int = SCHEMA
 
     # -- reading and writing ------------------------------------------------------------------
@@ -93,7 +113,9 @@ class TrialRecord:
     @classmethod
     def from_dict(cls, data: Any) -> TrialRecord:
         """A record from parsed JSON; raises :class:`RecordError` on anything a trial would not
-        have written. Records of earlier schema versions are read as this version."""
+        have written. Records of earlier schema versions are read as this version: schema 1
+        lacks only what schema 2 added (status ``pruned``, the ``pruned`` field), so its records
+        read as they are."""
         try:
             if not isinstance(data, dict):
                 raise TypeError(f"a JSON {type(data).__name__}, not an object")
@@ -107,6 +129,8 @@ class TrialRecord:
             known = {f.name for f in fields(cls)}
             values = {k: v for k, v in data.items() if k in known}
             values.update(objective=objective, status=Status(data["status"]), schema=SCHEMA)
+            if data.get("pruned") is not None:
+                values["pruned"] = Pruned(**data["pruned"])
             record = cls(**values)
             for name in ("overrides", "history", "gpus"):
                 if not isinstance(getattr(record, name), list):
@@ -141,7 +165,7 @@ class TrialRecord:
         data = asdict(self)
         data["status"] = self.status.value
         data["schema"] = SCHEMA
-        for optional in ("tuner", "warm_start", "gpu_usage"):
+        for optional in ("tuner", "warm_start", "gpu_usage", "pruned"):
             if data[optional] is None:
                 del data[optional]
         return data
@@ -159,8 +183,8 @@ class TrialRecord:
     def settled(self, retry_failed: bool) -> str | None:
         """Why a run of the sweep need not run this trial again (None: run it, resuming where
         it stopped). A failure the launcher recorded as its worker's death is owed a retry."""
-        if self.status is Status.COMPLETED:
-            return "completed earlier, skipped"
+        if self.status.scored:  # a pruned trial keeps the pruner's decision
+            return f"{self.status.value} earlier, skipped"
         if self.status is Status.FAILED and not (retry_failed or self.retry_pending):
             return "failed earlier, skipped (sweep.retry_failed=true runs it again)"
         return None
@@ -172,12 +196,16 @@ class TrialRecord:
         self.epochs_trained += 1
         self.metrics = values
 
+    def prune(self, why: Pruned) -> None:
+        """The pruner stops the trial after its last epoch; it is then scored as usual."""
+        self.pruned = why
+
     def complete(self, best_epoch: int, scores: dict[str, float]) -> None:
         """Trained and scored: the best epoch's metrics and the test scores are the trial's."""
         self.best_epoch = best_epoch
         self.metrics = {**self.history[best_epoch - 1], **scores}
         self.objective.value = self.history[best_epoch - 1][self.objective.name]
-        self.status = Status.COMPLETED
+        self.status = Status.PRUNED if self.pruned is not None else Status.COMPLETED
 
     def fail(self, error: str) -> None:
         self.status, self.error = Status.FAILED, error

@@ -82,7 +82,8 @@ def _emit(ranked: pd.DataFrame, fmt: str, title: str, top: int | None) -> None:
     elif "rank" in shown:
         table.print_table(shown, title=f"{title}: {len(shown)} of {len(ranked)} trials")
     else:
-        keep = ("sweep", "trials", "completed", "failed", "running", "trial_id", "objective_name")
+        keep = ("sweep", "trials", "completed", "pruned", "failed", "running", "trial_id",
+                "objective_name")
         columns = [c for c in keep if c in shown]
         columns += [c for c in table.summary_columns(shown) if c not in columns]
         table.print_table(shown, title=title, columns=columns)

@@ -15,7 +15,7 @@ from sweeper.config import checks, schema
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = {g: sorted(p.stem for p in (CONFIG_DIR / g).glob("*.yaml"))
-          for g in ("model", "optimizer", "schedule", "dataset", "train")}
+          for g in ("model", "optimizer", "schedule", "dataset", "train", "pruner")}
 
 
 def test_groups_have_the_documented_options() -> None:
@@ -23,6 +23,7 @@ def test_groups_have_the_documented_options() -> None:
     assert GROUPS["optimizer"] == sorted(schema.OPTIMIZERS)
     assert GROUPS["schedule"] == sorted(schema.SCHEDULES)
     assert GROUPS["dataset"] == sorted(schema.DATASETS)
+    assert GROUPS["pruner"] == sorted(schema.PRUNERS)
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g, opts in GROUPS.items() for o in opts])
@@ -147,6 +148,13 @@ BAD = [
     (["optimizer.learning_rate=inf"], "optimizer.learning_rate=inf: must be a finite number > 0"),
     (["-m", "model.units=16,"],
      "cannot parse overrides: model.units=16,: it ends where a value should follow"),
+    (["pruner=hyperband"], "pruner=hyperband: unknown option; choose one of asha, median, none"),
+    (["pruner=asha", "pruner.reduction_factor=1"],
+     "pruner.reduction_factor=1: must be an integer >= 2"),
+    (["pruner=median", "pruner.min_epochs=0"], "pruner.min_epochs=0: must be an integer >= 1"),
+    (["pruner=median", "pruner.grace_period=2"], "pruner.grace_period"),
+    (["-m", "hydra/sweeper=tuner", "hydra.sweeper.algorithm=hyperband", "model.units=8,16",
+      "pruner=asha"], "pruner=asha: Hyperband stops trials itself"),
 ]
 
 

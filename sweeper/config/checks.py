@@ -17,6 +17,7 @@ from sweeper.config.schema import (
     EPOCH_METRICS,
     IMAGE_SUFFIXES,
     MODES,
+    PRUNERS,
 )
 from sweeper.config.targets import check as check_targets
 from sweeper.errors import ConfigError
@@ -46,6 +47,7 @@ def validate(cfg: DictConfig) -> None:
     _check(d.limit is None or d.limit >= 10, "dataset.limit", d.limit, "null or an integer >= 10")
     _one_of("sweep.mode", s.mode, MODES)
     _one_of("sweep.metric", s.metric, EPOCH_METRICS)
+    _check_pruner(cfg.pruner)
     name = str(s.name)
     _check(bool(_SWEEP_NAME.match(name)) and ".." not in name, "sweep.name", name,
            "a folder name: letters, digits and . _ - + = , @ (no path separators or '..')")
@@ -102,6 +104,17 @@ def _integer(value: Any) -> bool:
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_pruner(p: Any) -> None:
+    _one_of("pruner", p.name, PRUNERS)
+    if p.name == "median":
+        _check(p.min_epochs >= 1, "pruner.min_epochs", p.min_epochs, "an integer >= 1")
+        _check(p.min_trials >= 1, "pruner.min_trials", p.min_trials, "an integer >= 1")
+    elif p.name == "asha":
+        _check(p.grace_period >= 1, "pruner.grace_period", p.grace_period, "an integer >= 1")
+        _check(p.reduction_factor >= 2, "pruner.reduction_factor", p.reduction_factor,
+               "an integer >= 2")
 
 
 def _check_writable(key: str, value: Path, path: Path) -> None:

@@ -25,6 +25,7 @@ MODELS = ("mlp", "cnn", "lenet5", "alexnet", "vgg16", "mobilenet_v2", "efficient
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adagrad", "adamw", "nadam")
 SCHEDULES = ("constant", "cosine", "exponential", "warmup_cosine")
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "directory")
+PRUNERS = ("none", "median", "asha")
 COLOR_MODES = ("grayscale", "rgb")
 MODES = ("max", "min")
 # Metrics a trial produces per epoch (Keras history keys) that can serve as the objective.
@@ -90,6 +91,30 @@ class SweepConfig:
 
 
 @dataclass
+class PrunerConfig:
+    # the rule that stops unpromising trials early: one of PRUNERS (none: every trial trains all
+    # its epochs); each option's own settings are in its subclass below
+    name: str = MISSING
+
+
+@dataclass
+class MedianPrunerConfig(PrunerConfig):
+    # epochs every trial trains before the rule may stop it, >= 1
+    min_epochs: int = 2
+    # other trials that must have reached an epoch before a trial is judged there, >= 1
+    min_trials: int = 3
+
+
+@dataclass
+class AshaPrunerConfig(PrunerConfig):
+    # epochs of the first rung, >= 1
+    grace_period: int = 1
+    # rungs at grace_period * reduction_factor^k epochs; 1/reduction_factor of the trials at a
+    # rung go on, >= 2
+    reduction_factor: int = 3
+
+
+@dataclass
 class TunerConfig:
     # set by hydra/sweeper=tuner for each trial it asks for; null in every other run
     # keras-tuner's id of the trial (its oracle's state lives in <sweep>/tuner/)
@@ -119,12 +144,19 @@ class Config:
     sweep: SweepConfig = field(default_factory=SweepConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     tuner: TunerConfig = field(default_factory=TunerConfig)
+    pruner: PrunerConfig = MISSING
 
 
 def register() -> None:
     """Make the schema (``base_config``) and the ``trial_id`` resolver known (idempotent)."""
     from sweeper.config.identity import trial_id
 
-    ConfigStore.instance().store(name="base_config", node=Config)
+    store = ConfigStore.instance()
+    store.store(name="base_config", node=Config)
+    # Each pruner option's typed settings, which its conf/pruner/<name>.yaml extends (a group
+    # below pruner/, so they are not options of their own).
+    for name, node in (("none", PrunerConfig), ("median", MedianPrunerConfig),
+                       ("asha", AshaPrunerConfig)):
+        store.store(group="pruner/schema", name=name, node=node)
     if not OmegaConf.has_resolver("trial_id"):
         OmegaConf.register_new_resolver("trial_id", trial_id)

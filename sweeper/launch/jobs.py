@@ -37,11 +37,13 @@ class Job:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a finished job came to: completed with its objective, or failed and why."""
+    """What a finished job came to: completed with its objective, pruned with its best before
+    the pruner stopped it and why, or failed and why."""
 
-    status: str  # completed or failed
+    status: str  # completed, pruned or failed
     value: float | None = None
     error: str = ""
+    note: str = ""  # why a pruned trial was stopped
 
 
 def distinct(batch: Sequence[Sequence[str]]) -> tuple[list[list[str]], list[int]]:
@@ -82,6 +84,8 @@ def outcome(ret: JobReturn) -> Outcome:
     if record is not None and record.error:
         error = record.error
     if isinstance(value, int | float) and math.isfinite(value):
+        if record is not None and record.status is Status.PRUNED and record.pruned is not None:
+            return Outcome(Status.PRUNED.value, float(value), note=record.pruned.reason)
         return Outcome(Status.COMPLETED.value, float(value))
     return Outcome(Status.FAILED.value, None, error or "no objective")
 

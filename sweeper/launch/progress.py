@@ -32,7 +32,8 @@ TABLE_ROWS = 40  # a larger batch shows a window of its trials
 WINDOW = 8  # the last finished and the next waiting trials in that window
 PLAN_LINES = 50  # trials listed one by one when a batch starts
 STYLE = {"pending": "dim", "running": "cyan", "retrying": "yellow", "completed": "green",
-         "failed": "red"}
+         "pruned": "magenta", "failed": "red"}
+DONE = ("completed", "pruned", "failed")
 
 
 @dataclass
@@ -122,6 +123,8 @@ class Board:
         if not self.live_mode:
             result = " ".join(t for t in (row.metric or row.note, row.gpu_use and
                                           f"(GPU {row.gpu_use})") if t)
+            if outcome.note:  # why the pruner stopped it
+                result += f" ({outcome.note})"
             log.info("trial #%d %s on %s in %.1fs %s [%s]", idx, row.status, row.device,
                      row.finished - row.started, result, self.summary())
 
@@ -162,8 +165,8 @@ class Board:
         counts: dict[str, int] = {}
         for row in self.rows.values():
             counts[row.status] = counts.get(row.status, 0) + 1
-        done = [r for r in self.rows.values() if r.status in ("completed", "failed")]
-        parts = [f"{counts.get(s, 0)} {s}" for s in ("completed", "failed", "running", "pending")
+        done = [r for r in self.rows.values() if r.status in DONE]
+        parts = [f"{counts.get(s, 0)} {s}" for s in (*DONE, "running", "pending")
                  if counts.get(s)]
         elapsed = time.time() - self.t0
         text = f"{len(done)}/{len(self.rows)} done: {', '.join(parts)} · elapsed {_clock(elapsed)}"

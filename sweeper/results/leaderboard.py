@@ -21,9 +21,12 @@ LEADERBOARD_CSV = "leaderboard.csv"
 LEADERBOARD_MD = "leaderboard.md"
 FIRST = ["rank", "trial_id", "label", "status", "objective"]
 LAST = ["best_epoch", "epochs", "continues", "continued_in", "duration_s", "finished_at",
-        "device", "gpu_model", "gpu_util", "gpu_mem_mib", "node", "error"]
+        "device", "gpu_model", "gpu_util", "gpu_mem_mib", "node", "pruned", "error"]
 UNREADABLE = "unreadable"  # the status of a trial whose record cannot be read
 UNREADABLE_PROBLEM = "unreadable record"
+# Trials that rank: trained and scored on the test split, to the end or until the pruner stopped
+# them (a pruned trial ranks on the best it reached, like any other).
+RANKED = [s.value for s in Status if s.scored]
 # Ties on the ranking metric go to the lower validation loss, then the shorter trial.
 TIE_BREAKERS = ("val_loss", "duration_s")
 
@@ -111,12 +114,14 @@ def _row(record: TrialRecord, folder: str) -> dict[str, Any]:
     warm_start = record.warm_start or {}
     if warm_start.get("trial"):  # a Hyperband survivor: it continues that trial's training
         row["continues"] = str(warm_start["trial"])
+    if record.pruned is not None:  # why the pruner stopped it
+        row["pruned"] = record.pruned.reason
     return row
 
 
 _COUNTS = ("best_epoch", "epochs")
 _NOT_FLOAT = ("trial_id", "label", "status", "finished_at", "objective_name", "objective_mode",
-              "device", "gpu_model", "node", "error", "continues", *_COUNTS)
+              "device", "gpu_model", "node", "error", "continues", "pruned", *_COUNTS)
 
 
 def _number(value: Any, kind: type = float) -> Any:
@@ -136,9 +141,9 @@ def objective(df: pd.DataFrame) -> tuple[str, str]:
 
 
 def rank(df: pd.DataFrame, metric: str | None = None, mode: str | None = None) -> pd.DataFrame:
-    """Completed trials best first by ``metric`` (default: the sweep's objective) in ``mode``,
-    ties broken by lower validation loss, then shorter duration; failed and running trials last,
-    unranked (rank NA)."""
+    """Completed and pruned trials best first by ``metric`` (default: the sweep's objective) in
+    ``mode``, ties broken by lower validation loss, then shorter duration; failed and running
+    trials last, unranked (rank NA)."""
     name, objective_mode = objective(df)
     metric = metric or name
     if metric == name and name not in df.columns:  # no trial got as far as one epoch
@@ -157,7 +162,7 @@ def rank(df: pd.DataFrame, metric: str | None = None, mode: str | None = None) -
     # carries the epochs (and best checkpoint) of the trial it continues.
     continued = _continued(df)
     df = df.assign(continued_in=df["trial_id"].map(continued)) if continued else df
-    done = df[(df["status"] == Status.COMPLETED.value) & df[metric].notna()
+    done = df[df["status"].isin(RANKED) & df[metric].notna()
               & ~df["trial_id"].isin(list(continued))]
     keys = [metric, *(c for c in TIE_BREAKERS if c in df.columns and c != metric), "trial_id"]
     done = done.sort_values(keys, ascending=[mode == "min"] + [True] * (len(keys) - 1),
@@ -172,10 +177,10 @@ def rank(df: pd.DataFrame, metric: str | None = None, mode: str | None = None) -
 
 
 def _continued(df: pd.DataFrame) -> dict[str, str]:
-    """Trial id -> the completed trial that continues it (Hyperband's next round)."""
+    """Trial id -> the ranked trial that continues it (Hyperband's next round)."""
     if "continues" not in df:
         return {}
-    survivors = df[(df["status"] == Status.COMPLETED.value) & df["continues"].notna()]
+    survivors = df[df["status"].isin(RANKED) & df["continues"].notna()]
     return dict(zip(survivors["continues"], survivors["trial_id"], strict=True))
 
 
@@ -192,22 +197,20 @@ def markdown(table: pd.DataFrame) -> str:
     """The table as Markdown, blanks for missing values; unranked (failed, running) rows bold."""
     shown = table.astype(object).where(table.notna(), None)
     if "status" in shown:
-        shown["status"] = [s if s == Status.COMPLETED.value else f"**{s}**"
-                           for s in shown["status"]]
+        shown["status"] = [s if s in RANKED else f"**{s}**" for s in shown["status"]]
     # 4 significant digits: a learning rate of 1e-05 must not print as 0.0000.
     return str(shown.to_markdown(index=False, floatfmt=".4g", missingval=""))
 
 
 def compare(sweep_dirs: list[Path], metric: str | None, mode: str | None) -> pd.DataFrame:
-    """The best completed trial of each sweep, one sweep a row."""
+    """The best ranked trial of each sweep, one sweep a row."""
     rows = []
     for sweep_dir in sweep_dirs:
         df, _ = load(sweep_dir)
         ranked = rank(df, metric, mode)
         counts = ranked["status"].value_counts()
         row = {"sweep": str(sweep_dir), "trials": len(ranked),
-               **{status: int(counts.get(status, 0)) for status in ("completed", "failed",
-                                                                     "running")}}
+               **{status.value: int(counts.get(status.value, 0)) for status in Status}}
         best = ranked[ranked["rank"] == 1]
         if not best.empty:
             row.update(best.iloc[0].drop(labels=["rank", "status"]).to_dict())

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from sweeper.record import Status
+from sweeper.results.leaderboard import RANKED
 
 
 def varying(ranked: pd.DataFrame) -> list[str]:
@@ -17,11 +18,13 @@ def varying(ranked: pd.DataFrame) -> list[str]:
 
 def summary_columns(ranked: pd.DataFrame) -> list[str]:
     """What a person compares: the trial (its label names the hyperparameters that vary), its
-    status, the objective and the test scores, how long it took, and why it failed."""
+    status, the objective and the test scores, how long it took, why the pruner stopped it and
+    why it failed."""
     metrics = [c for c in ("objective", "test_accuracy", "test_f1_macro") if c in ranked]
     trial = ["label"] if "label" in ranked else ["trial_id", *varying(ranked)]
-    return [c for c in ("rank", *trial, "status", *metrics, "epochs", "duration_s", "error")
-            if c in ranked and (c != "error" or ranked[c].notna().any())]
+    return [c for c in ("rank", *trial, "status", *metrics, "epochs", "duration_s", "pruned",
+                        "error")
+            if c in ranked and (c not in ("pruned", "error") or ranked[c].notna().any())]
 
 
 def print_table(ranked: pd.DataFrame, top: int | None = None, title: str = "",
@@ -39,8 +42,8 @@ def print_table(ranked: pd.DataFrame, top: int | None = None, title: str = "",
         table.add_column(headers.get(column, column.removeprefix("hp.")),
                          overflow="fold", no_wrap=not text, ratio=3 if text else None)
     for _, row in (ranked.head(top) if top else ranked).iterrows():
-        completed = row.get("status", Status.COMPLETED.value) == Status.COMPLETED.value
-        table.add_row(*[_cell(row[c]) for c in columns], style="" if completed else "red")
+        ranked_row = row.get("status", Status.COMPLETED.value) in RANKED
+        table.add_row(*[_cell(row[c]) for c in columns], style="" if ranked_row else "red")
     console = console or Console(file=sys.stdout)
     if not console.is_terminal and console.width == 80:
         # Off a terminal (CI logs, files) rich would assume 80 columns and squeeze every cell.
@@ -50,7 +53,7 @@ def print_table(ranked: pd.DataFrame, top: int | None = None, title: str = "",
 
 HEADERS = {"label": "trial", "duration_s": "time (s)", "test_accuracy": "test acc",
            "test_f1_macro": "test F1"}
-_TEXT = ("label", "trial_id", "error", "sweep")
+_TEXT = ("label", "trial_id", "pruned", "error", "sweep")
 
 
 def _objective_name(ranked: pd.DataFrame) -> str:

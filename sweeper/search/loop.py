@@ -97,7 +97,9 @@ class Search:
         return batch, not batch
 
     def tell(self, oracle: Any, trial: Any, ret: JobReturn) -> None:
-        """Report one finished trial's objective to the oracle (a failure when it has none)."""
+        """Report one finished trial's objective to the oracle (a failure when it has none). A
+        pruned trial reports its best before it was stopped: a real measurement of its
+        configuration, which Bayesian search learns from like any other."""
         folder = trial_folder(ret)
         name = folder.name if folder is not None else "?"
         if folder is not None:
@@ -106,6 +108,7 @@ class Search:
         if result.value is not None:
             oracle.update_trial(trial.trial_id, {self.metric: result.value})
             trial.status = "COMPLETED"
+            trial.message = result.note or None  # why the pruner stopped it
         else:
             trial.status = "FAILED"
             trial.message = result.error

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from sweeper.config.keys import is_bookkeeping, is_hparam, key_of
 from sweeper.config.overrides import sweep_arguments
@@ -31,6 +31,11 @@ def space_of(config: DictConfig, arguments: Sequence[str], groups: Sequence[str]
         if taken:
             raise SearchError(f"{taken[0]}: Hyperband sets it for each trial; set "
                               "hydra.sweeper.hyperband.max_epochs instead")
+        pruner = str(OmegaConf.select(config, "pruner.name", default="none"))
+        if pruner != "none":
+            # Its survivors continue their parent's epochs: a parent stopped early has fewer.
+            raise SearchError(f"pruner={pruner}: Hyperband stops trials itself (its brackets); "
+                              "use pruner=none with hydra.sweeper.algorithm=hyperband")
     return space
 
 

@@ -1,4 +1,5 @@
-"""The Keras callbacks of a trial: its record after every epoch, an atomic best checkpoint.
+"""The Keras callbacks of a trial: its record after every epoch, an atomic best checkpoint, and
+the sweep's pruner asked after every epoch whether to go on.
 
 TensorFlow and Keras are imported when a callback is made, inside a worker.
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeper.record import TrialRecord
+from sweeper.search import pruners
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,35 @@ def progress(record: TrialRecord, trial_dir: Path, epochs: int) -> Any:
                      metric, values.get(metric, math.nan))
 
     return Progress()
+
+
+def pruning(pruner: Any, record: TrialRecord, trials_dir: Path, epochs: int) -> Any:
+    """A Keras callback that stops training when the sweep's pruner (the ``pruner`` config node)
+    judges the trial, after an epoch, against the records of the sweep's other trials in
+    ``trials_dir``; None for ``pruner=none``. It must come after :func:`progress`, so the other
+    trials see this epoch before this trial looks at theirs."""
+    found = pruners.rule_of(pruner)
+    if found is None:
+        return None
+    rule: pruners.Rule = found
+    import keras
+
+    class Pruning(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            if self.judge():
+                self.model.stop_training = True
+
+        def judge(self) -> bool:
+            """Whether the trial stops after the epochs it has recorded (its record says why)."""
+            verdict = pruners.judge(rule, record, trials_dir, epochs)
+            if verdict is None:
+                return False
+            record.prune(verdict)
+            log.info("trial %s: pruned after epoch %d: %s", record.trial_id, verdict.epoch,
+                     verdict.reason)
+            return True
+
+    return Pruning()
 
 
 def atomic_checkpoint(path: Path, metric: str, mode: str, best: float | None) -> Any:

@@ -25,7 +25,7 @@ from sweeper.config.identity import config_difference, config_yaml
 from sweeper.errors import TrialFailed
 from sweeper.record import CHECKPOINT, Objective, Status, TrialRecord, now_iso, where
 from sweeper.trial import data, evaluate, gpu, models, training
-from sweeper.trial.callbacks import best_of, progress
+from sweeper.trial.callbacks import best_of, progress, pruning
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,11 @@ class Trial:
         phases = training.phases(cfg, self.backup)
         if training.resumed_epoch(phases[-1].backup) and len(phases) > 1:
             phases = phases[1:]  # resumed inside the second phase: its backup holds everything
+        pruner = pruning(cfg.pruner, record, self.dir.parent, int(t.epochs))  # None: pruner=none
+        # A resumed trial is judged first where it stopped: an interruption may have cut its
+        # pruning short there, and Keras would train a batch of the next epoch before stopping.
+        if pruner is not None and record.resumed_from_epoch and pruner.judge():
+            phases = []
         tic = time.time()
         for phase in phases:
             training.set_trainable(model, cfg.model, phase)
@@ -175,13 +180,17 @@ class Trial:
             # phase starts after the epochs already trained (keras 3: Trainer._initial_epoch).
             model._initial_epoch = None
             start = t.initial_epoch if phase.number == 1 else len(history)
+            callbacks = training.callbacks(cfg, phase, watch, checkpoint, history, self.tb_run)
+            if pruner is not None:  # after watch: the other trials see this epoch first
+                callbacks.append(pruner)
             # A resumed trial's initial epoch comes from its backup (BackupAndRestore sets it).
             model.fit(splits.x_train, splits.y_train, epochs=phase.end, batch_size=t.batch_size,
                       initial_epoch=start, validation_data=(splits.x_val, splits.y_val),
-                      callbacks=training.callbacks(cfg, phase, watch, checkpoint, history,
-                                                   self.tb_run), verbose=0)
+                      callbacks=callbacks, verbose=0)
             if watch.nan_epoch is not None:
                 raise TrialFailed(f"nan loss at epoch {watch.nan_epoch}")
+            if record.pruned is not None:  # stopped: no later phase
+                break
         record.timings["fit_s"] = round(time.time() - tic, 3)
         best = best_of(history, metric, mode)
         if best is None or not checkpoint.exists():
@@ -192,7 +201,7 @@ class Trial:
         record.complete(1 + [h.get(metric) for h in history].index(best), scores)
         self._log_scores(record, matrix, splits.class_names)
         record.timings["evaluate_s"] = round(time.time() - tic, 3)
-        self._end_session(Status.COMPLETED)
+        self._end_session(record.status)
         log.info("trial %s: %s=%.4f at epoch %d, test_accuracy=%.4f", self.id, metric,
                  best, record.best_epoch, scores["test_accuracy"])
 
