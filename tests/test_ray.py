@@ -105,6 +105,26 @@ def test_the_tuner_sweeper_fills_the_cluster(cluster: tuple[str, set[str]],
 
 
 
+def test_trials_on_either_node_are_pruned_against_every_record_of_the_sweep(
+        cluster: tuple[str, set[str]], tmp_path: Path) -> None:
+    address, nodes = cluster
+    common = ("pruner=asha", "train.epochs=3", "dataset.limit=200", "sweep.name=pruned")
+    first = sweep(address, tmp_path, "optimizer.learning_rate=0.01", *common)
+    assert first.returncode == 0, first.stderr[-3000:]
+    # The same sweep again with two hopeless trials, one on each node at once: each is judged
+    # at its first rung against the good trial's record, written by another Ray worker earlier.
+    done = sweep(address, tmp_path, "optimizer.learning_rate=1.0", "train.seed=0,1", *common)
+    assert done.returncode == 0, done.stderr[-3000:]
+    trials = records(tmp_path / "experiments" / "pruned")
+    (good,) = [t for t in trials if t["hparams"]["optimizer.learning_rate"] == 0.01]
+    hopeless = [t for t in trials if t is not good]
+    assert good["status"] == "completed" and len(hopeless) == 2
+    assert [(t["status"], t["epochs_completed"], t["pruned"]["rung"]) for t in hopeless] == \
+        [("pruned", 1, 1)] * 2
+    assert {t["node"] for t in hopeless} == nodes
+    board = pd.read_csv(tmp_path / "experiments" / "pruned" / "leaderboard.csv")
+    assert board["status"].tolist() == ["completed", "pruned", "pruned"]
+
 
 def test_an_address_where_no_cluster_answers_is_refused_at_once(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there

@@ -95,20 +95,27 @@ def test_tensorboard_hparams_dashboard_lists_every_trial(grid_sweep: Path) -> No
         assert values[("", "best/val_accuracy")] == record["metrics"]["val_accuracy"]
 
 
-def test_failed_trial_shows_failure_status_in_tensorboard(tmp_path: Path) -> None:
+def session_ends(run: Path) -> list[int]:
+    """The statuses of the HParams session ends in a trial's TensorBoard run."""
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-    from tensorboard.plugins.hparams import api_pb2, metadata
+    from tensorboard.plugins.hparams import metadata
+
+    ends = []
+    for path in run.glob("events.out.tfevents.*"):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                if value.tag == metadata.SESSION_END_INFO_TAG:
+                    content = value.metadata.plugin_data.content
+                    ends.append(metadata.parse_session_end_info_plugin_data(content).status)
+    return ends
+
+
+def test_failed_trial_shows_failure_status_in_tensorboard(tmp_path: Path) -> None:
+    from tensorboard.plugins.hparams import api_pb2
 
     done = run_cli("optimizer=sgd", "optimizer.learning_rate=1e30", "model.units=8",
                    "train.epochs=1", "sweep.name=bad", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     (record,) = records(tmp_path / "experiments" / "bad")
     assert record["status"] == "failed"
-    ends = []
-    for path in (tmp_path / record["tensorboard_run"]).glob("events.out.tfevents.*"):
-        for event in EventFileLoader(str(path)).Load():
-            for value in event.summary.value:
-                if value.tag == metadata.SESSION_END_INFO_TAG:
-                    content = value.metadata.plugin_data.content
-                    ends.append(metadata.parse_session_end_info_plugin_data(content).status)
-    assert ends == [api_pb2.STATUS_FAILURE]
+    assert session_ends(tmp_path / record["tensorboard_run"]) == [api_pb2.STATUS_FAILURE]
