@@ -36,7 +36,7 @@ class Results:
 
     @property
     def best(self) -> TrialRecord | None:
-        """The record of the best completed trial (None: no trial completed)."""
+        """The record of the best-ranked trial, completed or pruned (None: no trial ranks)."""
         ranked = self.leaderboard[self.leaderboard["rank"] == 1]
         if ranked.empty:
             return None

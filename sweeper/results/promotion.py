@@ -64,7 +64,8 @@ class Promotion:
 
 
 def promote(sweep_dir: Path) -> Promotion:
-    """Promote the leaderboard's best completed trial whose checkpoint can be served.
+    """Promote the leaderboard's best-ranked trial (completed, or pruned: it ranks on
+    what it reached) whose checkpoint can be served.
 
     ``best/`` is checked first: a promoted model that no longer matches its best.json (a
     truncated or replaced file) is promoted anew. A better trial whose checkpoint is missing or
