@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from sweeper import downloads
 from sweeper.config import checks, targets
 from sweeper.config.identity import config_difference, config_yaml
-from sweeper.config.keys import Role, key_of, with_role
+from sweeper.config.keys import Role, is_bookkeeping, key_of, with_role
 from sweeper.config.overrides import sweep_arguments
 from sweeper.config.schema import CONFIG_MODULE, CONFIG_NAME, PathsConfig, register
 from sweeper.downloads import Download
@@ -125,6 +125,11 @@ def trial_configs(overrides: list[str], multirun: bool, config_dir: str | None,
         swept = [o for o in parsed if o.is_sweep_override()]
         if swept and not multirun:
             raise ConfigError(f"{swept[0].input_line}: a list of values needs -m (a sweep)")
+        for o in swept:  # trials that differ only there would share one folder
+            if is_bookkeeping(o.key_or_group) and not o.key_or_group.startswith("hydra"):
+                raise ConfigError(f"{o.input_line}: {o.key_or_group} takes one value per sweep "
+                                  "(it is not part of a trial's id); run a sweep for each, "
+                                  "each with its own sweep.name")
         if multirun:
             kinds.check(base.hydra.launcher)
         if found is not None:

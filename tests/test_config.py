@@ -148,6 +148,7 @@ BAD = [
     (["optimizer.learning_rate=inf"], "optimizer.learning_rate=inf: must be a finite number > 0"),
     (["-m", "model.units=16,"],
      "cannot parse overrides: model.units=16,: it ends where a value should follow"),
+    (["-m", "pruner=none,asha"], "pruner=none,asha: pruner takes one value per sweep"),
     (["pruner=hyperband"], "pruner=hyperband: unknown option; choose one of asha, median, none"),
     (["pruner=asha", "pruner.reduction_factor=1"],
      "pruner.reduction_factor=1: must be an integer >= 2"),
