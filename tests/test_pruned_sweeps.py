@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from tensorboard.plugins.hparams import api_pb2
 
 from sweeper.launch.jobs import Outcome
 from sweeper.launch.progress import Board
 from sweeper.record import Objective, Pruned, Status, TrialRecord
 from tests.conftest import records, run_cli
+from tests.test_resume import poll, start
 from tests.test_sweep_hparams import session_ends
 
 TINY = ("train.epochs=3", "dataset.limit=200")
@@ -104,3 +107,30 @@ def test_the_live_table_counts_pruned_trials_and_says_why(tmp_path: Path, caplog
     assert "1/2 done: 1 pruned, 1 pending" in board.summary()
     assert ("trial #0 pruned on CPU#0 in" in caplog.text
             and "val_accuracy 0.4100 (val_accuracy 0.41 < median 0.78" in caplog.text)
+
+
+@pytest.mark.slow
+def test_an_interrupted_trial_is_judged_where_it_resumes_against_what_was_recorded(
+        tmp_path: Path) -> None:
+    # First without a pruner: the good trial completes, the slow one is interrupted mid-way.
+    args = ["-m", "optimizer.learning_rate=0.01,0.00001", "model.units=8", "train.epochs=30",
+            "sweep.name=r", "hydra.launcher.workers=1", "hydra.launcher.live=false"]
+    proc = start(tmp_path, *args)
+    sweep = tmp_path / "experiments" / "r"
+    poll(sweep, proc, lambda r: r["status"] == "completed")
+    slow = poll(sweep, proc, lambda r: r["status"] == "running" and r["epochs_completed"] >= 3)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out[-3000:]
+
+    # Again with a pruner: the slow trial is judged where it resumes, before it trains on.
+    again = run_cli(*args, "pruner=median", "pruner.min_epochs=1", "pruner.min_trials=1",
+                    cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    (resumed,) = [r for r in records(sweep) if r["trial_id"] == slow["trial_id"]]
+    assert resumed["status"] == "pruned" and resumed["attempts"] == 2
+    assert resumed["pruned"]["epoch"] == resumed["resumed_from_epoch"] == \
+        resumed["epochs_completed"] >= 2
+    assert resumed["epochs_trained"] == resumed["epochs_completed"]  # not one epoch more
+    assert re.fullmatch(r"val_accuracy 0\.\d+ < median 0\.\d+ at epoch \d+ of 1 trial",
+                        resumed["pruned"]["reason"])

@@ -96,7 +96,8 @@ class Median:
         if math.isfinite(best) and not _better(median, best, mode):
             return None
         return Pruned("median", epoch, f"{metric} {_show(best)} {_worse_sign(mode)} median "
-                                       f"{_show(median)} at epoch {epoch} of {len(values)} trials")
+                                       f"{_show(median)} at epoch {epoch} of "
+                                       f"{_trials(len(values))}")
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ class Asha:
                         reverse=mode == "max")
         if math.isfinite(value) and len(better) < keep:
             return None
-        where = f"the top {keep} of {n} trials at rung {rung} (epoch {epoch})"
+        where = f"the top {keep} of {_trials(n)} at rung {rung} (epoch {epoch})"
         if not math.isfinite(value) and len(better) < keep:  # alone, or among the non-finite
             return Pruned("asha", epoch, f"{metric} {_show(value)} at rung {rung} (epoch {epoch})",
                           rung)
@@ -181,6 +182,10 @@ def _worse_sign(mode: str) -> str:
 def _number(value: Any) -> float:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
         else math.nan
+
+
+def _trials(n: int) -> str:
+    return f"{n} trial" if n == 1 else f"{n} trials"
 
 
 def _show(value: float) -> str:
