@@ -153,10 +153,10 @@ def register() -> None:
 
     store = ConfigStore.instance()
     store.store(name="base_config", node=Config)
-    # Each pruner option's typed settings, which its conf/pruner/<name>.yaml extends (a group
-    # below pruner/, so they are not options of their own).
+    # Each pruner option's typed settings, which its conf/pruner/<name>.yaml extends (stored
+    # outside the group, so they are not options of their own).
     for name, node in (("none", PrunerConfig), ("median", MedianPrunerConfig),
                        ("asha", AshaPrunerConfig)):
-        store.store(group="pruner/schema", name=name, node=node)
+        store.store(name=f"pruner_{name}_schema", node=node)
     if not OmegaConf.has_resolver("trial_id"):
         OmegaConf.register_new_resolver("trial_id", trial_id)
