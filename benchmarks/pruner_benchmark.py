@@ -13,8 +13,8 @@ tell them apart.
   to the launcher as one batch (``hydra.sweeper.batch_size=32``: random search learns nothing
   from results, and a slot freed by a pruned trial takes the next trial at once).
 - hyperband: ``hydra.sweeper.algorithm=hyperband`` with the same 20 epochs at most per trial and
-  the same factor 3 as ASHA: keras-tuner's whole schedule for one iteration (30 trials on 22
-  configurations, 226 epochs), its brackets run by the same 2 workers.
+  its factor 3: keras-tuner's whole schedule for one iteration (30 trials on 22 configurations,
+  226 epochs), its brackets run by the same 2 workers.
 
 Each run is the real command. Printed per run: trials, trials pruned, epochs trained (each
 trial's own, so a Hyperband survivor counts only what it added), the command's wall time, the

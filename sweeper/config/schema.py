@@ -111,7 +111,7 @@ class AshaPrunerConfig(PrunerConfig):
     grace_period: int = 1
     # rungs at grace_period * reduction_factor^k epochs; 1/reduction_factor of the trials at a
     # rung go on, >= 2
-    reduction_factor: int = 3
+    reduction_factor: int = 4
 
 
 @dataclass

@@ -105,7 +105,7 @@ class Asha:
     """Asynchronous successive halving: at each rung, only the top 1/reduction_factor go on."""
 
     grace_period: int = 1
-    reduction_factor: int = 3
+    reduction_factor: int = 4
 
     def rungs(self, epochs: int) -> list[int]:
         """The epochs of the rungs of a trial of ``epochs`` epochs (those before its last)."""
