@@ -57,7 +57,8 @@ def test_a_hopeless_trial_is_pruned_at_its_first_rung_and_a_good_one_never(tmp_p
 
     again = run_cli(*args, cwd=tmp_path)  # a re-run keeps the pruner's decision
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "pruned earlier, skipped" in again.stdout + again.stderr
+    # The grid sweeper does not even launch it: a pruned trial is finished for good.
+    assert "grid: 2 of 2 trials finished in an earlier run" in again.stdout + again.stderr
     assert [r["finished_at"] for r in records(sweep)] == finished
 
 
