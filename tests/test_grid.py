@@ -21,11 +21,11 @@ GRID = ["model.units=" + ",".join(map(str, range(8, 18))),
 def test_a_large_grid_is_checked_from_its_corners_not_trial_by_trial() -> None:
     from sweeper.preflight import trial_configs
 
-    configs = [(c.model.units, c.model.dropout, c.train.batch_size, c.optimizer.name)
+    configs = [(c.model.units, c.model.dropout, c.train.batch_size, c.optimizer._target_)
                for c in trial_configs(GRID, True, None, "config")]
     # 2,000 trials: both optimizers composed, then every other value of each key checked.
     assert len(configs) == 2 + 9 * 3
-    assert {c[3] for c in configs} == {"adam", "sgd"}
+    assert {c[3] for c in configs} == {"keras.optimizers.Adam", "keras.optimizers.SGD"}
     assert {c[0] for c in configs} == set(range(8, 18))
     assert {c[2] for c in configs} == set(range(16, 26))
 
