@@ -94,7 +94,7 @@ def finish_sweep(sweep_dir: Path, logdir: Path | None = None, top: int = 10) -> 
     if ranked["rank"].isna().all():
         log.error("no completed trial: nothing promoted")
         return [*problems, "no completed trial: nothing promoted"]
-    result = promote_in_child(sweep_dir)
+    result = promote_warm(sweep_dir) or promote_in_child(sweep_dir)
     if "error" in result:
         log.error("%s", result["error"])
         return [*problems, f"not promoted: {result['error']}"]
@@ -121,6 +121,22 @@ def _search_stopped(sweep_dir: Path) -> list[str]:
 
     reason = stopped_early(sweep_dir)
     return [f"the search stopped early: {reason}"] if reason else []
+
+
+def promote_warm(sweep_dir: Path) -> dict[str, Any] | None:
+    """Promote in one of the sweep's own workers, whose TensorFlow is imported already (None:
+    the sweep has no warm worker, or it could not do it)."""
+    from sweeper.launch import pool
+
+    warm = pool.warm()
+    if warm is None:
+        return None
+    try:
+        said: dict[str, Any] = warm.call("sweeper.results.promotion.answer", str(sweep_dir))
+    except pool.WorkerDied as e:
+        log.warning("promotion in a warm worker failed (%s); promoting in a new process", e)
+        return None
+    return said
 
 
 def promote_in_child(sweep_dir: Path) -> dict[str, Any]:
