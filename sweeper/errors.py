@@ -26,6 +26,10 @@ class DatasetError(SweeperError):
     """The data cannot be had or read: a missing file, an unreachable origin, a corrupt image."""
 
 
+class DownloadError(SweeperError):
+    """A file the sweep needs (pretrained weights) is not in the cache and cannot be fetched."""
+
+
 class DeviceError(SweeperError):
     """The requested devices or cluster cannot be had."""
 

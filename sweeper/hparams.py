@@ -25,10 +25,12 @@ from tensorboard.summary.writer.record_writer import RecordWriter
 from sweeper.atomic import write_json
 from sweeper.config.keys import is_hparam, key_of
 
-# Hyperparameters every trial records, named as on the command line.
-GROUPS = ("model", "optimizer", "dataset")
-CORE_KEYS = ("model.units", "model.dropout", "optimizer.learning_rate", "train.epochs",
-             "train.batch_size", "train.seed")
+# Hyperparameters every trial records, named as on the command line: the option chosen in each
+# group, every key of the chosen model, optimizer and schedule (the arguments of what they build),
+# and these.
+GROUPS = ("model", "optimizer", "schedule", "dataset")
+OPTION_GROUPS = ("model", "optimizer", "schedule")
+CORE_KEYS = ("train.epochs", "train.batch_size", "train.seed")
 # Metrics the dashboard shows: the leaderboard's columns (column, display name). A trial writes
 # each once, into its own run, with the value the leaderboard holds: the best epoch's for the
 # per-epoch metrics (not the last epoch's, which is what the dashboard would show of a curve),
@@ -59,13 +61,18 @@ class Interval:
     high: float
 
 
+Domain = list[Any] | Interval
 _sequence = itertools.count()
 
 
-def trial_hparams(cfg: DictConfig, overrides: Iterable[str]) -> dict[str, Scalar]:
-    """The hyperparameters of one trial: the groups' choices, the core keys, and every override."""
-    values: dict[str, Scalar] = {g: str(OmegaConf.select(cfg, f"{g}.name")) for g in GROUPS}
-    keys = list(CORE_KEYS)
+def trial_hparams(cfg: DictConfig, overrides: Iterable[str],
+                  choices: Mapping[str, Any]) -> dict[str, Scalar]:
+    """The hyperparameters of one trial: the groups' choices (Hydra's ``hydra.runtime.choices``),
+    the keys of the chosen options, the core keys, and every override."""
+    values: dict[str, Scalar] = {g: str(choices[g]) for g in GROUPS if choices.get(g) is not None}
+    keys = [f"{g}.{k}" for g in OPTION_GROUPS for k in (OmegaConf.select(cfg, g) or {})
+            if k != "_target_"]
+    keys += CORE_KEYS
     for override in overrides:
         key = key_of(override)
         if key not in GROUPS and key not in keys and is_hparam(key):
@@ -83,9 +90,6 @@ def trial_hparams(cfg: DictConfig, overrides: Iterable[str]) -> dict[str, Scalar
 def _summary(tag: str, data: plugin_data_pb2.HParamsPluginData) -> summary_pb2.Summary:
     md = metadata.create_summary_metadata(data)
     return summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, metadata=md)])
-
-
-Domain = list[Any] | Interval
 
 
 def experiment_summary(domains: Mapping[str, Domain]) -> summary_pb2.Summary:

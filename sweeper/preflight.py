@@ -12,6 +12,7 @@ will.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,15 +27,17 @@ from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from sweeper.config import checks
+from sweeper import downloads
+from sweeper.config import checks, targets
 from sweeper.config.identity import config_difference, config_yaml
 from sweeper.config.keys import Role, key_of, with_role
 from sweeper.config.overrides import sweep_arguments
 from sweeper.config.schema import CONFIG_MODULE, CONFIG_NAME, PathsConfig, register
+from sweeper.downloads import Download
 from sweeper.errors import ConfigError, SweeperError
 from sweeper.launch import kinds
 from sweeper.search import grid, plan, settings
-from sweeper.trial import data
+from sweeper.trial import backbones, data
 
 
 @dataclass
@@ -60,6 +63,7 @@ def check(argv: list[str]) -> Plan:
         return Plan(argv)  # Hydra's informational modes run nothing
     config_dir = str(Path(args.config_dir).resolve()) if args.config_dir else None
     found: dict[str, Any] = {}
+    weights: list[Download | None] = []
     data_checked: set[str] = set()
     try:
         for cfg in trial_configs(args.overrides, args.multirun, config_dir,
@@ -71,10 +75,13 @@ def check(argv: list[str]) -> Plan:
             if key not in data_checked:
                 data.check(cfg.dataset, cfg.train)
                 data_checked.add(key)
+            backbones.check(cfg.model)
+            weights.append(backbones.weights_download(cfg.model))
     except SweeperError:
         raise
     except Exception as e:  # Hydra and OmegaConf errors, reduced to their essence
         raise ConfigError(one_line(e)) from e
+    downloads.ensure(weights)  # once, here, rather than in every worker at once
     if not any(key_of(o) == "sweep.name" for o in args.overrides):
         argv = [*argv, f"sweep.name={found['sweep_name']}"]
     if found["remote"]:
@@ -135,7 +142,7 @@ def trial_configs(overrides: list[str], multirun: bool, config_dir: str | None,
             yield cfg
         for value in values:  # the grid's other values, each checked on the first trial
             with grid.applied(first, value) as cfg:
-                yield cfg
+                yield copy.deepcopy(cfg)
 
 
 def parse(parser: OverridesParser, line: str) -> Override:
@@ -154,15 +161,19 @@ def parse(parser: OverridesParser, line: str) -> Override:
 
 def check_additions(parsed: list[Override]) -> None:
     """``+key=value`` adds a key the configuration does not have: only config groups (a search
-    preset: ``+search=seed``) may be added; anything else is a typo (``+train.epoch=3``) that
-    would otherwise be carried along, unused, into the trial's id."""
+    preset: ``+search=seed``) and the arguments of a model, optimizer or schedule
+    (``+model.depth=4`` for your builder; checked against its signature) may be added; anything
+    else is a typo (``+train.epoch=3``) that would otherwise be carried along, unused, into the
+    trial's id."""
     groups = set(config_groups())
+    arguments = tuple(f"{g.name}." for g in targets.GROUPS)
     for o in parsed:
         if (o.is_add() or o.is_force_add()) and o.key_or_group not in groups and \
-                not o.key_or_group.startswith("hydra"):
+                not o.key_or_group.startswith(("hydra", *arguments)):
             raise ConfigError(f"{o.input_line}: {o.key_or_group} is no key of sweeper's "
-                              "configuration (+ adds only config groups, like +search=seed; "
-                              "see `sweeper --help` for the keys)")
+                              "configuration (+ adds only config groups, like +search=seed, and "
+                              "arguments of the model, optimizer or schedule; see `sweeper "
+                              "--help` for the keys)")
 
 
 def config_groups() -> list[str]:

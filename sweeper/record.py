@@ -80,6 +80,8 @@ class TrialRecord:
     host: str | None = None
     node: str | None = None
     versions: dict[str, str] = field(default_factory=dict)
+    mixed_precision: bool = False  # trained under Keras's mixed_float16 policy
+    jit_compile: bool | None = None  # the train step compiled with XLA (as Keras resolved it)
     tuner: dict[str, Any] | None = None  # keras-tuner's trial, bracket and round
     warm_start: dict[str, Any] | None = None  # the trial this one continues, and from when
     # GPU utilisation and peak memory while it ran, sampled by the sweep process (pool launcher)

@@ -25,10 +25,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 @pytest.fixture
 def compose_config() -> Iterator[Callable[..., DictConfig]]:
-    """Compose conf/config.yaml with overrides, as Hydra would for one trial."""
+    """Compose conf/config.yaml with overrides, as Hydra would for one trial (``hydra=True``:
+    with Hydra's own node, which records the option chosen in each group)."""
     with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3",
                                   job_name="trial"):
-        yield lambda *overrides: compose("config", overrides=list(overrides))
+        yield lambda *overrides, hydra=False: compose("config", overrides=list(overrides),
+                                                      return_hydra_config=hydra)
 
 
 def run_cli(*args: str, cwd: Path, module: str = "sweeper",

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from conftest import run_cli
+from omegaconf import OmegaConf
 
 from sweeper.config import checks, schema
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = {g: sorted(p.stem for p in (CONFIG_DIR / g).glob("*.yaml"))
-          for g in ("model", "optimizer", "dataset", "train")}
+          for g in ("model", "optimizer", "schedule", "dataset", "train")}
 
 
 def test_groups_have_the_documented_options() -> None:
     assert GROUPS["model"] == sorted(schema.MODELS)
     assert GROUPS["optimizer"] == sorted(schema.OPTIMIZERS)
+    assert GROUPS["schedule"] == sorted(schema.SCHEDULES)
     assert GROUPS["dataset"] == sorted(schema.DATASETS)
 
 
@@ -30,16 +33,33 @@ def test_every_option_composes_and_validates(compose_config, tmp_path, group, op
             (tmp_path / cls).mkdir()
             (tmp_path / cls / "x.png").write_bytes(b"")
         overrides.append(f"dataset.path={tmp_path}")
-    cfg = compose_config(*overrides)
-    checks.validate(cfg)
-    assert cfg[group].name == option if group != "train" else cfg.train.epochs >= 1
+    if option == "custom":  # the one option without a builder of its own
+        overrides += ["model._target_=sweeper.trial.models.mlp", "+model.units=8",
+                      "+model.dropout=0.0"]
+    cfg = compose_config(*overrides, hydra=True)
+    checks.validate(cfg)  # every key of a _target_ option is an argument of its target
+    assert cfg.hydra.runtime.choices[group] == option
+
+
+# One option per file, a comment on every key (what it is, and the value's meaning).
+_KEY_LINE = re.compile(r"^(\w+):\s*(.*)$")
+
+
+@pytest.mark.parametrize("group", ["model", "optimizer", "schedule", "train"])
+def test_every_key_of_an_option_says_what_it_is(group) -> None:
+    for option in GROUPS[group]:
+        for line in (CONFIG_DIR / group / f"{option}.yaml").read_text().splitlines():
+            match = _KEY_LINE.match(line)
+            if match:
+                assert "#" in match.group(2), f"{group}/{option}.yaml: {line}"
 
 
 def test_sweepable_keys_exist(compose_config) -> None:
     cfg = compose_config("model.units=16", "model.dropout=0.3", "optimizer=sgd",
                          "optimizer.learning_rate=0.05", "train.epochs=2", "train.batch_size=64",
                          "train.seed=3", "sweep.metric=val_loss", "sweep.mode=min")
-    assert (cfg.model.units, cfg.model.dropout, cfg.optimizer.name) == (16, 0.3, "sgd")
+    assert (cfg.model.units, cfg.model.dropout, cfg.optimizer._target_) == \
+        (16, 0.3, "keras.optimizers.SGD")
     assert (cfg.train.epochs, cfg.train.batch_size, cfg.train.seed) == (2, 64, 3)
     assert cfg.optimizer.learning_rate == 0.05
     assert cfg.paths.experiments == "experiments" and cfg.paths.logs == "logs"
@@ -49,15 +69,42 @@ BAD = [
     (["model.dropout=1.5"], "model.dropout=1.5: must be a number in [0, 1)"),
     (["model.dropout=-0.1"], "model.dropout=-0.1"),
     (["model.units=0"], "model.units=0: must be an integer >= 1"),
-    (["model.units=abc"], "model.units: Value 'abc'"),
+    (["model.units=abc"], "model.units=abc: must be an integer >= 1"),
     (["train.epochs=0"], "train.epochs=0: must be an integer >= 1"),
     (["train.batch_size=0"], "train.batch_size=0"),
-    (["optimizer.learning_rate=0"], "optimizer.learning_rate=0.0: must be a finite number > 0"),
+    (["optimizer.learning_rate=0"], "optimizer.learning_rate=0: must be a finite number > 0"),
     (["train.validation_split=1.0"], "train.validation_split=1.0: must be a number in (0, 1)"),
-    (["model=resnet"], "model=resnet: unknown option; choose one of alexnet, cnn, lenet5, mlp"),
-    (["-m", "optimizer=adam,nadam"], "optimizer=nadam: unknown option"),
+    (["model=resnet"], "model=resnet: unknown option; choose one of alexnet, cnn, custom, "
+                       "efficientnet_b0, lenet5, mlp, mobilenet_v2, resnet50, vgg16"),
+    (["-m", "optimizer=adam,adamax"], "optimizer=adamax: unknown option"),
+    (["schedule=linear"], "schedule=linear: unknown option; choose one of constant, cosine"),
     (["dataset=imagenet"], "dataset=imagenet: unknown option"),
-    (["model.unitz=3"], "model.unitz: Key 'unitz' not in 'ModelConfig'"),
+    (["model.unitz=3"], "model.unitz: Key 'unitz' is not in struct"),
+    (["+model.unitz=3"], "model.unitz: not an argument of sweeper.trial.models.mlp (it takes "
+                         "units, dropout)"),
+    (["+optimizer.bta_1=0.8"], "optimizer.bta_1: not an argument of keras.optimizers.Adam"),
+    (["optimizer=sgd", "optimizer.momentum=1.0"], "optimizer.momentum=1.0: must be a number in"),
+    (["model=cnn", "model.width=wide"], "model.width=wide: must be a number > 0"),
+    (["model=custom"], "model._target_: required; give the import path of your builder"),
+    (["model=custom", "model._target_=mypkg.nets.build"],
+     "model._target_=mypkg.nets.build: not found (no module named 'mypkg')"),
+    (["model=custom", "model._target_=sweeper.trial.models.nope"],
+     "model._target_=sweeper.trial.models.nope: not found (module sweeper.trial.models has no"),
+    (["model=custom", "model._target_=sweeper.trial.models.mlp", "+model.units=8"],
+     "model.dropout: required by sweeper.trial.models.mlp; set it with +model.dropout=VALUE"),
+    (["+schedule.alpha=0.5"], "schedule.alpha: this schedule takes no keys"),
+    (["schedule=cosine", "+schedule.decay_steps=5"],
+     "schedule.decay_steps: not an argument of sweeper.trial.schedules.cosine"),
+    (["schedule=cosine", "+schedule.epochs=5"], "schedule.epochs: set by sweeper for every trial"),
+    (["schedule=exponential", "schedule.decay_rate=0"], "schedule.decay_rate=0: must be a number"),
+    (["model=mobilenet_v2", "model.weights=null", "model.input_size=16"],
+     "model.input_size=16: must be an integer >= 32"),
+    (["model=resnet50", "model.weights=/no/such.h5"],
+     "model.weights=/no/such.h5: must be imagenet"),
+    (["model=mobilenet_v2", "model.fine_tune_at=100", "model.freeze_base=false"],
+     "model.fine_tune_at=100: needs model.freeze_base=true"),
+    (["model=mobilenet_v2", "model.freeze_base=maybe"], "model.freeze_base=maybe: must be true or"),
+    (["model=mobilenet_v2", "model.units=wide"], "model.units=wide: must be an integer >= 1"),
     (["dataset=directory"], "dataset.path: required with dataset=directory"),
     (["dataset=directory", "dataset.path=/no/such"], "dataset.path=/no/such: no such folder"),
     (["-m", "model.units=16,32", "model.dropout=0.1,1.2"], "model.dropout=1.2"),
@@ -66,9 +113,10 @@ BAD = [
     (["model.units=16,32"], "model.units=16,32: a list of values needs -m"),
     (["-m", "model.units=range("], "cannot parse overrides"),
     (["-m", "model.dropout=interval(0.1"], "cannot parse overrides"),
-    (["model.dropout=abc"], "model.dropout: Value 'abc' of type 'str' could not be converted"),
+    (["model.dropout=abc"], "model.dropout=abc: must be a number in [0, 1)"),
     (["train.epochs=2.5"], "train.epochs: Value '2.5' of type 'float' could not be converted"),
-    (["optimizer.learning_rate=fast"], "optimizer.learning_rate: Value 'fast'"),
+    (["optimizer.learning_rate=fast"],
+     "optimizer.learning_rate=fast: must be a finite number > 0"),
     (["sweep.metric=val_f1"], "sweep.metric=val_f1: must be one of val_accuracy, val_loss"),
     (["sweep.name=a/b"], "sweep.name=a/b: must be a folder name"),
     (["train.batch_size=5000"], "train.batch_size=5000: larger than the 1149 training examples"),
@@ -82,7 +130,8 @@ BAD = [
     (["-m", "model.units=choice()"], "empty choice is not legal"),
     (["dataset.limit=5"], "dataset.limit=5: must be null or an integer >= 10"),
     (["train.initial_epoch=2"], "train.initial_epoch=2: must be 0 without train.warm_start"),
-    (["train.initial_epoch=5"], "train.initial_epoch=5: must be an integer in [0, train.epochs=5)"),
+    (["train.initial_epoch=20"],
+     "train.initial_epoch=20: must be an integer in [0, train.epochs=20)"),
     (["train.warm_start=a/b"], "train.warm_start=a/b: must be null or the id of a trial"),
     (["-m", "hydra/sweeper=tuner", "model.units=glob(*)"],
      "model.units=glob(*): the tuner cannot search this"),
@@ -161,23 +210,36 @@ def test_help_does_not_import_tensorflow(tmp_path) -> None:
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "== Config groups ==" in done.stdout and "model: alexnet, cnn" in done.stdout
+    assert "schedule: constant, cosine, exponential, warmup_cosine" in done.stdout
+    assert "optimizer: adagrad, adam, adamw, nadam, rmsprop, sgd" in done.stdout
 
 
 def test_units_dropout_optimizer_epochs_batch_size_sweep_as_a_grid() -> None:
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    from sweeper.config.overrides import sweep_arguments
     from sweeper.preflight import trial_configs
 
     args = ["model.units=16,32", "model.dropout=0.1,0.2", "optimizer=adam,sgd",
             "train.epochs=2,3", "train.batch_size=32,64"]
+    (jobs,) = BasicSweeper.split_arguments(sweep_arguments(None, args), None)
+    assert len({tuple(sorted(job)) for job in jobs}) == 32  # every combination is a trial
+    # The preflight checks every value of every key, and each optimizer's own configuration.
     configs = list(trial_configs(args, True, None, "config"))
-    combos = {(c.model.units, c.model.dropout, c.optimizer.name, c.train.epochs,
-               c.train.batch_size) for c in configs}
-    assert len(configs) == len(combos) == 32
+    for key, values in (("model.units", {16, 32}), ("model.dropout", {0.1, 0.2}),
+                        ("train.epochs", {2, 3}), ("train.batch_size", {32, 64})):
+        assert {OmegaConf.select(c, key) for c in configs} == values
+    assert {c.optimizer._target_ for c in configs} == {"keras.optimizers.Adam",
+                                                       "keras.optimizers.SGD"}
 
 
 def test_search_preset_is_a_whole_sweep() -> None:
     from sweeper.preflight import trial_configs
 
     configs = list(trial_configs(["+search=seed"], False, None, "config"))
-    assert len(configs) == 8 and {c.train.epochs for c in configs} == {5}
-    assert {(c.model.units, c.model.dropout, c.optimizer.name) for c in configs} == {
-        (u, d, o) for u in (16, 32) for d in (0.1, 0.2) for o in ("adam", "sgd")}
+    assert {c.train.epochs for c in configs} == {5}
+    # The tutorial's 2 x 2 x 2 grid: each value, and each optimizer, checked before any work.
+    assert {c.model.units for c in configs} == {16, 32}
+    assert {c.model.dropout for c in configs} == {0.1, 0.2}
+    assert {c.optimizer._target_ for c in configs} == {"keras.optimizers.Adam",
+                                                       "keras.optimizers.SGD"}

@@ -26,8 +26,9 @@ from sweeper.hparams import METRICS, metric_tag
 def overshoot(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A sweep whose learning rates are too large: each trial's best epoch is its first."""
     cwd = tmp_path_factory.mktemp("overshoot")
-    done = run_cli("-m", "optimizer=sgd", "optimizer.learning_rate=0.3,1.0", "model.units=16",
-                   "train.epochs=3", "sweep.name=over", cwd=cwd)
+    done = run_cli("-m", "optimizer=sgd", "optimizer.momentum=0.9",
+                   "optimizer.learning_rate=0.3,1.0", "model.units=16", "train.epochs=3",
+                   "sweep.name=over", cwd=cwd)
     assert done.returncode == 0, done.stderr[-3000:]
     return cwd
 

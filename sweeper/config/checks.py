@@ -9,17 +9,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from sweeper.config.schema import (
     COLOR_MODES,
     DATASETS,
     EPOCH_METRICS,
     IMAGE_SUFFIXES,
-    MODELS,
     MODES,
-    OPTIMIZERS,
 )
+from sweeper.config.targets import check as check_targets
 from sweeper.errors import ConfigError
 
 _SWEEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=,@-]*$")
@@ -27,18 +26,10 @@ _SWEEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=,@-]*$")
 
 def validate(cfg: DictConfig) -> None:
     """Raise :class:`ConfigError` on the first value no trial could run with."""
-    m, o, d, t, s = cfg.model, cfg.optimizer, cfg.dataset, cfg.train, cfg.sweep
-    _one_of("model", m.name, MODELS)
-    _one_of("optimizer", o.name, OPTIMIZERS)
+    d, t, s = cfg.dataset, cfg.train, cfg.sweep
     _one_of("dataset", d.name, DATASETS)
-    _check(m.units >= 1, "model.units", m.units, "an integer >= 1")
-    _check(0 <= m.dropout < 1, "model.dropout", m.dropout, "a number in [0, 1)")
-    _check(m.width > 0, "model.width", m.width, "a number > 0")
-    _check(m.input_size is None or m.input_size >= 8, "model.input_size", m.input_size,
-           "null or an integer >= 8")
-    _check(math.isfinite(o.learning_rate) and o.learning_rate > 0, "optimizer.learning_rate",
-           o.learning_rate, "a finite number > 0")
-    _check(0 <= o.momentum < 1, "optimizer.momentum", o.momentum, "a number in [0, 1)")
+    _check_ranges(cfg)
+    check_targets(cfg)
     _check(t.epochs >= 1, "train.epochs", t.epochs, "an integer >= 1")
     _check(t.batch_size >= 1, "train.batch_size", t.batch_size, "an integer >= 1")
     _check(0 < t.validation_split < 1, "train.validation_split", t.validation_split,
@@ -66,6 +57,51 @@ def validate(cfg: DictConfig) -> None:
     for key, root, path in (("paths.experiments", experiments, experiments / name / "trials"),
                             ("paths.logs", logs, logs / name)):
         _check_writable(key, root, path)
+
+
+# Ranges of the keys that mean the same in every option that has them (a builder's own keys are
+# checked against its signature by sweeper.config.targets).
+_RANGES: dict[str, tuple[Any, str]] = {
+    "model.units": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    "model.dropout": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "model.width": (lambda v: _number(v) and v > 0, "a number > 0"),
+    "model.input_size": (lambda v: _integer(v) and v >= 8, "null or an integer >= 8"),
+    "model.fine_tune_at": (lambda v: _integer(v) and v >= 0, "null or an integer >= 0"),
+    "model.freeze_base": (lambda v: isinstance(v, bool), "true or false"),
+    "optimizer.learning_rate": (lambda v: _number(v) and math.isfinite(v) and v > 0,
+                                "a finite number > 0"),
+    "optimizer.momentum": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "optimizer.weight_decay": (lambda v: _number(v) and v >= 0, "a number >= 0"),
+    "schedule.alpha": (lambda v: _number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    "schedule.decay_rate": (lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "schedule.warmup_epochs": (lambda v: _integer(v) and v >= 0, "an integer >= 0"),
+}
+# Keys that may be null where an option has them.
+_NULLABLE = ("model.units", "model.input_size", "model.fine_tune_at")
+
+
+def _check_ranges(cfg: DictConfig) -> None:
+    for key, (ok, allowed) in _RANGES.items():
+        group, _, name = key.partition(".")
+        node = cfg[group]
+        if name not in node or OmegaConf.is_missing(node, name):
+            continue
+        value = node[name]
+        if value is None and key in _NULLABLE:
+            continue
+        _check(value is not None and ok(value), key, "null" if value is None else value, allowed)
+    m = cfg.model
+    if m.get("fine_tune_at") is not None and not m.get("freeze_base", False):
+        raise ConfigError(f"model.fine_tune_at={m.fine_tune_at}: needs model.freeze_base=true "
+                          "(the second phase unfreezes a base that the first phase froze)")
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _check_writable(key: str, value: Path, path: Path) -> None:

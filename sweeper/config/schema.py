@@ -8,6 +8,7 @@ range and cross-field checks that types cannot express live in :mod:`sweeper.con
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
@@ -17,38 +18,18 @@ CONFIG_MODULE = "sweeper.conf"
 CONFIG_PATH = f"pkg://{CONFIG_MODULE}"
 CONFIG_NAME = "config"
 
-MODELS = ("mlp", "cnn", "lenet5", "alexnet", "vgg16")
-OPTIMIZERS = ("adam", "sgd", "rmsprop", "adagrad")
+# The options sweeper ships in conf/model, conf/optimizer and conf/schedule. Each is a Hydra
+# `_target_` config: the function or class it names, and its arguments (see sweeper.config.targets).
+MODELS = ("mlp", "cnn", "lenet5", "alexnet", "vgg16", "mobilenet_v2", "efficientnet_b0", "resnet50",
+          "custom")
+OPTIMIZERS = ("adam", "sgd", "rmsprop", "adagrad", "adamw", "nadam")
+SCHEDULES = ("constant", "cosine", "exponential", "warmup_cosine")
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "directory")
 COLOR_MODES = ("grayscale", "rgb")
 MODES = ("max", "min")
 # Metrics a trial produces per epoch (Keras history keys) that can serve as the objective.
 EPOCH_METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-
-
-@dataclass
-class ModelConfig:
-    # architecture: one of MODELS
-    name: str = MISSING
-    # width of the dense hidden layer(s) before the classifier
-    units: int = 128
-    # dropout rate before the classifier, in [0, 1)
-    dropout: float = 0.2
-    # multiplier on the published filter counts (alexnet, vgg16, cnn)
-    width: float = 1.0
-    # side length images are resized to inside the model; null keeps the input size
-    input_size: int | None = None
-
-
-@dataclass
-class OptimizerConfig:
-    # Keras optimizer: one of OPTIMIZERS
-    name: str = MISSING
-    # step size, > 0
-    learning_rate: float = 0.001
-    # momentum (sgd, rmsprop); 0 disables it
-    momentum: float = 0.0
 
 
 @dataclass
@@ -76,7 +57,7 @@ class DatasetConfig:
 @dataclass
 class TrainConfig:
     # passes over the training data, >= 1
-    epochs: int = 5
+    epochs: int = 20
     # examples per gradient step, >= 1
     batch_size: int = 32
     # fraction of the training data held out for validation, in (0, 1)
@@ -90,6 +71,10 @@ class TrainConfig:
     warm_start: str | None = None
     # epochs train.warm_start's trial already trained: training runs from here to train.epochs
     initial_epoch: int = 0
+    # train in mixed_float16 (float16 compute, float32 weights; the output layer stays float32)
+    mixed_precision: bool = False
+    # compile the train step with XLA: true, false, or null for Keras's choice ("auto")
+    jit_compile: bool | None = None
 
 
 @dataclass
@@ -124,8 +109,11 @@ class PathsConfig:
 
 @dataclass
 class Config:
-    model: ModelConfig = MISSING
-    optimizer: OptimizerConfig = MISSING
+    # `_target_` configs: their keys are the arguments of the builder or class they name, so
+    # they are checked against its signature (sweeper.config.targets), not typed here
+    model: Any = MISSING
+    optimizer: Any = MISSING
+    schedule: Any = field(default_factory=dict)
     dataset: DatasetConfig = MISSING
     train: TrainConfig = field(default_factory=TrainConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)

@@ -53,7 +53,9 @@ def sweep_domains(config: DictConfig) -> dict[str, hparams.Domain]:
                 if key not in group_options]
     values: dict[str, list[Any]] = {}
     for cfg, chosen in _per_group_option(config, fixed, group_options):
-        for key, value in hparams.trial_hparams(cfg, [*fixed, *chosen, *examples]).items():
+        choices = dict(cfg.hydra.runtime.choices)
+        for key, value in hparams.trial_hparams(cfg, [*fixed, *chosen, *examples],
+                                                choices).items():
             values.setdefault(key, []).append(value)
     domains: dict[str, hparams.Domain] = {k: sorted(set(v), key=str) for k, v in values.items()}
     domains.update(swept)
@@ -72,7 +74,7 @@ def _per_group_option(config: DictConfig, fixed: list[str],
         chosen = [f"{group}={option}" for group, option in zip(options, combination,
                                                                   strict=True)]
         try:
-            yield compose(name, overrides=[*fixed, *chosen]), chosen
+            yield compose(name, overrides=[*fixed, *chosen], return_hydra_config=True), chosen
         except Exception as e:  # the preflight composed these: say why, and carry on
             log.warning("HParams domains: could not compose %s: %s", " ".join(chosen), e)
 

@@ -1,123 +1,183 @@
-"""Model builders: the classic MLP and CNN tutorials, LeNet-5, AlexNet and VGG-16.
+"""Models: the classifier sweeper builds around a builder's network, and the classic builders
+(the MLP and CNN tutorials, LeNet-5, AlexNet, VGG-16).
 
-Every model takes raw pixels and rescales (and, where the architecture needs it, resizes) inside
-itself, so its checkpoint serves the same input the data loaders produce.
+A builder is any function ``f(input_shape, num_classes, **hparams) -> keras.Model`` named by the
+``_target_`` of a ``model`` option; its model maps images (pixels scaled to [0, 1], already
+resized to ``model.input_size``) to ``num_classes`` logits. :func:`build` instantiates it with
+Hydra and wraps it: every classifier takes RAW pixels, so its checkpoint and its exports serve the
+same input the data loaders produce (results/formats.py reads the ``rescale`` and ``resize``
+layers to describe it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from sweeper.config.targets import MODEL, TARGET, arguments
 
 if TYPE_CHECKING:
     import keras
 
+#: the layer a builder's model names its pretrained part, for ``freeze_base``/``fine_tune_at``
+BASE = "base"
 
-def build(
-    model_cfg: Any, input_shape: tuple[int, ...], num_classes: int, scale: float
-) -> keras.Model:
-    """Build the classifier ``model_cfg.name`` for images of ``input_shape``."""
+
+def build(model_cfg: Any, input_shape: tuple[int, ...], num_classes: int,
+          scale: float) -> keras.Model:
+    """The classifier ``model_cfg`` describes, for raw images of ``input_shape`` whose largest
+    pixel value is ``scale``."""
+    from hydra.utils import instantiate
+
+    size = model_cfg.get("input_size")
+    shape = (size, size, input_shape[-1]) if size else tuple(input_shape)
+    # sweeper's own keys (input_size, freeze_base, fine_tune_at) are not the builder's
+    builder = {TARGET: model_cfg[TARGET], **arguments(model_cfg, MODEL)}
+    body = instantiate(builder, input_shape=shape, num_classes=num_classes, _convert_="all")
+    return classifier(body, tuple(input_shape), scale, size)
+
+
+def classifier(body: keras.Model, input_shape: tuple[int, ...], scale: float,
+               input_size: int | None) -> keras.Model:
+    """``body`` between sweeper's input layers and its output: raw pixels named ``pixels``,
+    ``rescale`` to [0, 1], ``resize`` where ``input_size`` asks, the body, and the class
+    probabilities in float32 (so a mixed-precision model's softmax stays exact)."""
     import keras
 
     inputs = keras.Input(shape=input_shape, name="pixels")
     x = keras.layers.Rescaling(1.0 / scale, name="rescale")(inputs)
-    if model_cfg.input_size is not None and tuple(input_shape[:2]) != (model_cfg.input_size,) * 2:
-        x = keras.layers.Resizing(model_cfg.input_size, model_cfg.input_size, name="resize")(x)
-    x = _BUILDERS[model_cfg.name](x, model_cfg)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name=model_cfg.name)
+    if input_size and tuple(input_shape[:2]) != (input_size, input_size):
+        x = keras.layers.Resizing(input_size, input_size, name="resize")(x)
+    x = body(x)
+    # A body that ends in a softmax already gives probabilities: only cast them.
+    activation = "linear" if _ends_in_softmax(body) else "softmax"
+    outputs = keras.layers.Activation(activation, dtype="float32", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=body.name)
+
+
+def _ends_in_softmax(body: keras.Model) -> bool:
+    import keras
+
+    last = body.layers[-1]
+    if isinstance(last, keras.layers.Softmax):
+        return True
+    return getattr(getattr(last, "activation", None), "__name__", None) == "softmax"
+
+
+def base_of(model: keras.Model) -> keras.Layer | None:
+    """The layer named :data:`BASE` inside ``model`` (at any depth), or None."""
+    for layer in model.layers:
+        if layer.name == BASE:
+            return layer
+        if hasattr(layer, "layers"):
+            found = base_of(layer)
+            if found is not None:
+                return found
+    return None
+
+
+# -- the classic builders ------------------------------------------------------------------------
 
 
 def _filters(n: int, width: float) -> int:
     return max(1, round(n * width))
 
 
-def _mlp(x: Any, m: Any) -> Any:
+def _model(inputs: Any, x: Any, num_classes: int, name: str) -> keras.Model:
+    import keras
+
+    logits = keras.layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, logits, name=name)
+
+
+def mlp(input_shape: tuple[int, ...], num_classes: int, *, units: int,
+        dropout: float) -> keras.Model:
+    """Flatten, Dense(units, relu), Dropout: the classic MNIST tutorial's network."""
+    import keras
     from keras import layers
 
-    x = layers.Flatten()(x)
-    x = layers.Dense(m.units, activation="relu")(x)
-    return layers.Dropout(m.dropout)(x)
+    inputs = keras.Input(shape=input_shape)
+    x = layers.Flatten()(inputs)
+    x = layers.Dense(units, activation="relu")(x)
+    x = layers.Dropout(dropout)(x)
+    return _model(inputs, x, num_classes, "mlp")
 
 
-def _cnn(x: Any, m: Any) -> Any:
+def cnn(input_shape: tuple[int, ...], num_classes: int, *, units: int, dropout: float,
+        width: float) -> keras.Model:
+    """Three Conv/BatchNorm/MaxPool blocks, GlobalMaxPooling2D, Dropout, Dense(units)."""
+    import keras
     from keras import layers
 
+    inputs = keras.Input(shape=input_shape)
+    x = inputs
     for n in (32, 64, 128):
-        x = layers.Conv2D(_filters(n, m.width), 3, padding="same", activation="relu")(x)
+        x = layers.Conv2D(_filters(n, width), 3, padding="same", activation="relu")(x)
         x = layers.BatchNormalization()(x)
         x = layers.MaxPooling2D(2, padding="same")(x)
     x = layers.GlobalMaxPooling2D()(x)
-    x = layers.Dropout(m.dropout)(x)
-    x = layers.Dense(m.units, activation="relu")(x)
-    return layers.Dropout(m.dropout)(x)
+    x = layers.Dropout(dropout)(x)
+    x = layers.Dense(units, activation="relu")(x)
+    x = layers.Dropout(dropout)(x)
+    return _model(inputs, x, num_classes, "cnn")
 
 
-def _lenet5(x: Any, m: Any) -> Any:
+def lenet5(input_shape: tuple[int, ...], num_classes: int, *, units: int, dropout: float,
+           width: float) -> keras.Model:
+    """LeNet-5: C1, S2, C3, S4, C5, F6 with tanh and average pooling."""
+    import keras
     from keras import layers
 
-    x = layers.Conv2D(_filters(6, m.width), 5, activation="tanh", name="C1")(x)
+    inputs = keras.Input(shape=input_shape)
+    x = layers.Conv2D(_filters(6, width), 5, activation="tanh", name="C1")(inputs)
     x = layers.AveragePooling2D(2, name="S2")(x)
-    x = layers.Conv2D(_filters(16, m.width), 5, activation="tanh", name="C3")(x)
+    x = layers.Conv2D(_filters(16, width), 5, activation="tanh", name="C3")(x)
     x = layers.AveragePooling2D(2, name="S4")(x)
-    x = layers.Conv2D(_filters(120, m.width), 5, activation="tanh", padding="same", name="C5")(x)
+    x = layers.Conv2D(_filters(120, width), 5, activation="tanh", padding="same", name="C5")(x)
     x = layers.Flatten()(x)
-    x = layers.Dense(m.units, activation="tanh", name="F6")(x)
-    return layers.Dropout(m.dropout)(x)
+    x = layers.Dense(units, activation="tanh", name="F6")(x)
+    x = layers.Dropout(dropout)(x)
+    return _model(inputs, x, num_classes, "lenet5")
 
 
-def _alexnet(x: Any, m: Any) -> Any:
+def alexnet(input_shape: tuple[int, ...], num_classes: int, *, units: int, dropout: float,
+            width: float) -> keras.Model:
+    """AlexNet's five convolutions and three poolings, then two dense layers."""
+    import keras
     from keras import layers
 
+    inputs = keras.Input(shape=input_shape)
+    x = inputs
     stack = ((96, 11, 4, True), (256, 5, 1, True), (384, 3, 1, False), (384, 3, 1, False),
              (256, 3, 1, True))
     for filters, kernel, stride, pool in stack:
-        x = layers.Conv2D(_filters(filters, m.width), kernel, strides=stride, padding="same",
+        x = layers.Conv2D(_filters(filters, width), kernel, strides=stride, padding="same",
                           activation="relu")(x)
         if pool:
             x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
-    return _dense_head(x, m)
+    return _model(inputs, _dense_head(x, units, dropout), num_classes, "alexnet")
 
 
-def _vgg16(x: Any, m: Any) -> Any:
+def vgg16(input_shape: tuple[int, ...], num_classes: int, *, units: int, dropout: float,
+          width: float) -> keras.Model:
+    """VGG-16's 13 convolutions in five blocks, then two dense layers."""
+    import keras
     from keras import layers
 
+    inputs = keras.Input(shape=input_shape)
+    x = inputs
     for filters, convs in ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3)):
         for _ in range(convs):
-            x = layers.Conv2D(_filters(filters, m.width), 3, padding="same", activation="relu")(x)
+            x = layers.Conv2D(_filters(filters, width), 3, padding="same", activation="relu")(x)
         x = layers.MaxPooling2D(2, strides=2, padding="same")(x)
-    return _dense_head(x, m)
+    return _model(inputs, _dense_head(x, units, dropout), num_classes, "vgg16")
 
 
-def _dense_head(x: Any, m: Any) -> Any:
+def _dense_head(x: Any, units: int, dropout: float) -> Any:
     """The two fully connected layers of AlexNet and VGG-16, each followed by dropout."""
     from keras import layers
 
     x = layers.Flatten()(x)
     for _ in range(2):
-        x = layers.Dense(m.units, activation="relu")(x)
-        x = layers.Dropout(m.dropout)(x)
+        x = layers.Dense(units, activation="relu")(x)
+        x = layers.Dropout(dropout)(x)
     return x
-
-
-_BUILDERS: dict[str, Callable[[Any, Any], Any]] = {
-    "mlp": _mlp,
-    "cnn": _cnn,
-    "lenet5": _lenet5,
-    "alexnet": _alexnet,
-    "vgg16": _vgg16,
-}
-
-
-def optimizer(opt_cfg: Any) -> keras.optimizers.Optimizer:
-    """The Keras optimizer ``opt_cfg.name`` with its learning rate and momentum."""
-    import keras
-
-    lr = opt_cfg.learning_rate
-    if opt_cfg.name == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr, momentum=opt_cfg.momentum)
-    if opt_cfg.name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=lr, momentum=opt_cfg.momentum)
-    if opt_cfg.name == "adagrad":
-        return keras.optimizers.Adagrad(learning_rate=lr)
-    return keras.optimizers.Adam(learning_rate=lr)

@@ -24,8 +24,8 @@ from sweeper.atomic import write_atomic
 from sweeper.config.identity import config_difference, config_yaml
 from sweeper.errors import TrialFailed
 from sweeper.record import CHECKPOINT, Objective, Status, TrialRecord, now_iso, where
-from sweeper.trial import data, evaluate, gpu, models
-from sweeper.trial.callbacks import atomic_checkpoint, backup_epoch, best_of, progress
+from sweeper.trial import data, evaluate, gpu, models, training
+from sweeper.trial.callbacks import best_of, progress
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +36,21 @@ CONFUSION = "confusion_matrix.csv"
 def run(cfg: DictConfig) -> float:
     """Run the trial of the current Hydra job; return its objective (NaN when it failed)."""
     hc = HydraConfig.get()
-    return Trial(cfg, Path(hc.runtime.output_dir), list(hc.overrides.task)).run()
+    return Trial(cfg, Path(hc.runtime.output_dir), list(hc.overrides.task),
+                 dict(hc.runtime.choices)).run()
 
 
 class Trial:
     """A trial of ``cfg`` whose folder is ``trial_dir``."""
 
-    def __init__(self, cfg: DictConfig, trial_dir: Path, overrides: list[str]) -> None:
+    def __init__(self, cfg: DictConfig, trial_dir: Path, overrides: list[str],
+                 choices: dict[str, Any]) -> None:
         self.cfg = cfg
         self.dir = trial_dir
         self.id = trial_dir.name
         self.overrides = overrides
         self.tb_run = Path(cfg.paths.logs) / cfg.sweep.name / self.id
-        self.hparams = hparams.trial_hparams(cfg, overrides)
+        self.hparams = hparams.trial_hparams(cfg, overrides, choices)
         tuner_trial = cfg.tuner.trial
         self.group = hparams.group_name(self.id, self.hparams, trial_dir.parent.parent,
                                         None if tuner_trial is None else str(tuner_trial))
@@ -94,7 +96,7 @@ class Trial:
 
     def _new_record(self, earlier: TrialRecord | None) -> TrialRecord:
         s = self.cfg.sweep
-        resumed = backup_epoch(self.backup)
+        resumed = training.resumed_epoch(self.backup)
         history = earlier.history[:resumed] if earlier is not None and resumed else []
         if len(history) < resumed:  # a backup the record cannot account for: start afresh
             history = []
@@ -147,39 +149,40 @@ class Trial:
         tic = time.time()
         splits = data.load(cfg.dataset, t.validation_split)
         record.timings["load_s"] = round(time.time() - tic, 3)
+        training.set_precision(bool(t.mixed_precision), gpus)
+        record.mixed_precision = bool(t.mixed_precision)
         with strategy.scope():
             model = models.build(cfg.model, splits.input_shape, splits.num_classes, splits.scale)
-            model.compile(optimizer=models.optimizer(cfg.optimizer),
-                          loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
         checkpoint = self.dir / CHECKPOINT
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         if fresh and t.warm_start is not None:
             self._warm_start(model, record)
         watch = progress(record, self.dir, int(t.epochs))
-        callbacks: list[keras.callbacks.Callback] = [
-            atomic_checkpoint(checkpoint, metric, mode, best_of(history, metric, mode)),
-            keras.callbacks.TensorBoard(log_dir=str(self.tb_run), write_graph=False),
-            keras.callbacks.TerminateOnNaN(),
-            watch,  # records the epoch before the backup is taken: resume trims to the backup
-            # Weights, optimizer state and epoch after every epoch: an interrupted trial
-            # continues from its last completed epoch, not from scratch.
-            # It is kept past the end of fit, until the record is final: an interruption while
-            # the trial evaluates must not cost it its epochs.
-            keras.callbacks.BackupAndRestore(str(self.backup), double_checkpoint=True,
-                                             delete_checkpoint=False),
-        ]
-        if t.early_stopping_patience:
-            callbacks.append(keras.callbacks.EarlyStopping(
-                monitor=metric, mode=mode, patience=t.early_stopping_patience))
+        steps = training.steps_per_epoch(len(splits.x_train), int(t.batch_size))
+        phases = training.phases(cfg, self.backup)
+        if training.resumed_epoch(phases[-1].backup) and len(phases) > 1:
+            phases = phases[1:]  # resumed inside the second phase: its backup holds everything
         tic = time.time()
-        # A resumed trial's initial epoch comes from its backup (BackupAndRestore sets it).
-        model.fit(splits.x_train, splits.y_train, epochs=t.epochs, batch_size=t.batch_size,
-                  initial_epoch=t.initial_epoch, validation_data=(splits.x_val, splits.y_val),
-                  callbacks=callbacks, verbose=0)
+        for phase in phases:
+            training.set_trainable(model, cfg.model, phase)
+            with strategy.scope():
+                model.compile(optimizer=training.optimizer(cfg, steps, phase),
+                              loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                              jit_compile=training.jit_compile(t.jit_compile))
+            record.jit_compile = bool(model.jit_compile)
+            # Keras keeps the epoch its BackupAndRestore restored past the end of fit; a later
+            # phase starts after the epochs already trained (keras 3: Trainer._initial_epoch).
+            model._initial_epoch = None
+            start = t.initial_epoch if phase.number == 1 else len(history)
+            # A resumed trial's initial epoch comes from its backup (BackupAndRestore sets it).
+            model.fit(splits.x_train, splits.y_train, epochs=phase.end, batch_size=t.batch_size,
+                      initial_epoch=start, validation_data=(splits.x_val, splits.y_val),
+                      callbacks=training.callbacks(cfg, phase, watch, checkpoint, history,
+                                                   self.tb_run), verbose=0)
+            if watch.nan_epoch is not None:
+                raise TrialFailed(f"nan loss at epoch {watch.nan_epoch}")
         record.timings["fit_s"] = round(time.time() - tic, 3)
-        if watch.nan_epoch is not None:
-            raise TrialFailed(f"nan loss at epoch {watch.nan_epoch}")
         best = best_of(history, metric, mode)
         if best is None or not checkpoint.exists():
             raise TrialFailed(f"no checkpoint: {metric} was never finite")
