@@ -176,10 +176,10 @@ class Trial:
             model._initial_epoch = None
             start = t.initial_epoch if phase.number == 1 else len(history)
             # A resumed trial's initial epoch comes from its backup (BackupAndRestore sets it).
+            callbacks = training.callbacks(cfg, phase, watch, checkpoint, history, self.tb_run)
             model.fit(splits.x_train, splits.y_train, epochs=phase.end, batch_size=t.batch_size,
                       initial_epoch=start, validation_data=(splits.x_val, splits.y_val),
-                      callbacks=training.callbacks(cfg, phase, watch, checkpoint, history,
-                                                   self.tb_run), verbose=0)
+                      callbacks=callbacks, verbose=0)
             if watch.nan_epoch is not None:
                 raise TrialFailed(f"nan loss at epoch {watch.nan_epoch}")
         record.timings["fit_s"] = round(time.time() - tic, 3)
@@ -188,7 +188,8 @@ class Trial:
             raise TrialFailed(f"no checkpoint: {metric} was never finite")
 
         tic = time.time()
-        scores, matrix = evaluate.scores(keras.models.load_model(checkpoint), splits)
+        kept = next(c for c in callbacks if hasattr(c, "best_weights"))  # the last phase's
+        scores, matrix = evaluate.scores(_best_model(model, kept, checkpoint, best), splits)
         record.complete(1 + [h.get(metric) for h in history].index(best), scores)
         self._log_scores(record, matrix, splits.class_names)
         record.timings["evaluate_s"] = round(time.time() - tic, 3)
@@ -252,6 +253,17 @@ class Trial:
             return
         self._write_pb(hparams.session_end_summary(status.value))
         writer.close()
+
+
+def _best_model(model: Any, kept: Any, checkpoint: Path, best: float) -> Any:
+    """The best epoch's model: from the weights kept in memory when the last phase of this
+    attempt trained it (the checkpoint holds the same weights), else from the checkpoint."""
+    import keras
+
+    if kept.best_weights is not None and kept.best == best:
+        model.set_weights(kept.best_weights)
+        return model
+    return keras.models.load_model(checkpoint)
 
 
 def _device(gpus: int | None = None) -> str:
