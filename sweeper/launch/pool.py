@@ -122,27 +122,36 @@ class Pool:
                 self._spawn(slot, started)
         prestart.dismiss()
 
-    def call(self, dotted: str, *args: Any) -> Any:
-        """Run the function ``dotted`` in an idle warm worker and return its value (its
-        exception is raised here); :class:`WorkerDied` when there is none or it dies."""
+    def call(self, dotted: str, *args: Any) -> Worker:
+        """Start the function ``dotted`` in an idle warm worker (:meth:`answer` waits for it);
+        :class:`WorkerDied` when there is none."""
         worker = next((w for w in self.workers if w.ready and w.job is None), None)
         if worker is None:
             raise WorkerDied("no warm worker")
         worker.conn.send(("call", dotted, args))
-        while True:
-            ready = wait([worker.conn, worker.process.sentinel])
-            if worker.conn in ready:
-                with contextlib.suppress(EOFError, OSError):
-                    kind, *rest = worker.conn.recv()
-                    if kind == "result":
-                        value = cloudpickle.loads(rest[0])
-                        if isinstance(value, BaseException):
-                            raise value
-                        return value
-                    continue
-            if not worker.process.is_alive():
-                self._retire(worker)
-                raise WorkerDied(f"{worker.slot.name} worker died running {dotted}")
+        worker.job = Job(-1, [dotted])  # busy until it answers
+        return worker
+
+    def answer(self, worker: Worker) -> Any:
+        """The value of the function ``worker`` runs (its exception is raised here);
+        :class:`WorkerDied` when it dies first."""
+        try:
+            while True:
+                ready = wait([worker.conn, worker.process.sentinel])
+                if worker.conn in ready:
+                    with contextlib.suppress(EOFError, OSError):
+                        kind, *rest = worker.conn.recv()
+                        if kind == "result":
+                            value = cloudpickle.loads(rest[0])
+                            if isinstance(value, BaseException):
+                                raise value
+                            return value
+                        continue
+                if not worker.process.is_alive():
+                    self._retire(worker)
+                    raise WorkerDied(f"{worker.slot.name} worker died")
+        finally:
+            worker.job = None
 
     def _retire(self, worker: Worker) -> None:
         with contextlib.suppress(OSError):
