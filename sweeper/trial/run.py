@@ -62,7 +62,7 @@ class Trial:
             log.info("trial %s: %s", self.id, reason)
             value = earlier.objective.value
             return float(value) if value is not None else math.nan
-        started = time.time()
+        started = self._started = time.time()
         record = self._new_record(earlier)
         write_atomic(self.dir / "config.yaml", config_yaml(self.cfg))
         record.write(self.dir)
@@ -164,6 +164,7 @@ class Trial:
         if training.resumed_epoch(phases[-1].backup) and len(phases) > 1:
             phases = phases[1:]  # resumed inside the second phase: its backup holds everything
         tic = time.time()
+        record.timings["setup_s"] = round(tic - self._started, 3)  # to the first step
         for phase in phases:
             training.set_trainable(model, cfg.model, phase)
             with strategy.scope():
