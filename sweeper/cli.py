@@ -57,13 +57,18 @@ def main(argv: list[str] | None = None) -> None:
     """``sweeper [-m] [overrides]``: check the whole configuration, then hand over to Hydra; a
     sweep that ran but lacks part of what it leaves behind exits 1, saying what."""
     from sweeper import lock, preflight
+    from sweeper.launch import prestart
 
     started = time.time()
     argv = sys.argv[1:] if argv is None else list(argv)
+    # The pool's workers import TensorFlow while this process checks the configuration.
+    prestart.prestart(argv)
     with command():
         plan = preflight.check(argv)
         if plan.sweep_dir is not None:
             lock.hold(plan.sweep_dir)  # for this process's life: one sweep per folder
+    if not plan.multirun:
+        prestart.dismiss()
     # Hydra reads its arguments from sys.argv. Its own error report would print a traceback
     # and exit 1: sweeper's errors come through to this function instead.
     sys.argv = [sys.argv[0], *plan.argv]

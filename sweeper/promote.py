@@ -17,9 +17,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from sweeper.cli import command
-from sweeper.errors import ExportError, SweeperError, SweepIncomplete
+from sweeper.errors import ExportError, SweepIncomplete
 from sweeper.results.finish import describe_promotion
-from sweeper.results.promotion import promote
+from sweeper.results.promotion import answer, promote
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +33,9 @@ def main(argv: list[str] | None = None) -> None:
     # This process may import TensorFlow: keep it off the accelerators unless told otherwise.
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
     if args.json:
-        try:
-            answer = asdict(promote(args.sweep_dir))
-        except ExportError as e:
-            answer = {"error": f"not promoted, best/ left as it was: {e}", "status": 1}
-        except SweeperError as e:
-            answer = {"error": str(e), "status": e.status}
-        json.dump(answer, sys.stdout)
-        sys.exit(answer.get("status", 0))
+        said = answer(args.sweep_dir)
+        json.dump(said, sys.stdout)
+        sys.exit(said.get("status", 0))
     with command():
         try:
             result = promote(args.sweep_dir)

@@ -35,6 +35,9 @@ def validate(cfg: DictConfig) -> None:
     _check(t.batch_size >= 1, "train.batch_size", t.batch_size, "an integer >= 1")
     _check(0 < t.validation_split < 1, "train.validation_split", t.validation_split,
            "a number in (0, 1)")
+    _check(t.backup_every_s is None or (math.isfinite(t.backup_every_s) and
+                                        t.backup_every_s >= 0), "train.backup_every_s",
+           t.backup_every_s, "null or a number of seconds >= 0")
     _check(t.early_stopping_patience is None or t.early_stopping_patience >= 1,
            "train.early_stopping_patience", t.early_stopping_patience, "null or an integer >= 1")
     _check(0 <= t.initial_epoch < t.epochs, "train.initial_epoch", t.initial_epoch,

@@ -47,6 +47,7 @@ KEYS: dict[str, Role] = {
     "train.warm_start": _N,             # the trial continued: part of the trial, no knob
     "train.initial_epoch": _N,
     "dataset.cache_dir": _B | _N,       # where downloads are kept, not what they hold
+    "train.backup_every_s": _B | _N,    # how often a trial's progress is saved, not what it is
     # When a trial stops, not what its epochs compute: a re-run with another pruner (or none)
     # finds the trials it ran, and keeps their outcome. Hydra's exclude_keys match whole keys,
     # so each setting a command line can give is listed.

@@ -76,6 +76,9 @@ class TrainConfig:
     mixed_precision: bool = False
     # compile the train step with XLA: true, false, or null for Keras's choice ("auto")
     jit_compile: bool | None = None
+    # how often an interrupted trial's backup and best checkpoint are written: 0 after every
+    # epoch, a number of seconds at most that often, null when writing costs <= 5% of training
+    backup_every_s: float | None = None
 
 
 @dataclass

@@ -33,7 +33,7 @@ import cloudpickle
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, setup_globals
 
-from sweeper.launch import kinds, usage
+from sweeper.launch import kinds, prestart, usage
 from sweeper.launch.devices import Slot, alone
 from sweeper.launch.jobs import (
     Job,
@@ -70,6 +70,10 @@ class Worker:
     log_path: Path = field(default_factory=Path)
 
 
+def _env(slot: Slot) -> dict[str, str]:
+    return {**slot.env, "SWEEPER_SLOT": slot.name}
+
+
 class Pool:
     """Runs Hydra jobs on slots; reusable across the batches of one sweep."""
 
@@ -90,22 +94,64 @@ class Pool:
 
     # -- process management -------------------------------------------------------------------
 
-    def _spawn(self, slot: Slot) -> Worker:
+    def _spawn(self, slot: Slot, started: prestart.Started | None = None) -> Worker:
+        """A worker for ``slot`` (``started`` early, or now), given the sweep to run."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         name = slot.name.replace(":", "").replace(" ", "-")
         log_path = self.log_dir / f"worker-{self._spawned:03d}-{name}.log"
         self._spawned += 1
-        parent_conn, child_conn = self._ctx.Pipe()
-        env = {**slot.env, "SWEEPER_SLOT": slot.name}
-        process = self._ctx.Process(
-            target=worker_main, name=f"sweeper-{slot.name}", daemon=True,
-            args=(child_conn, env, self.payload, str(log_path), self.warmup, self.reuse,
-                  os.getpid()))
-        process.start()
-        child_conn.close()
-        worker = Worker(slot, process, parent_conn, log_path=log_path)
+        if started is None:
+            parent_conn, child_conn = self._ctx.Pipe()
+            process = self._ctx.Process(
+                target=worker_main, name=f"sweeper-{slot.name}", daemon=True,
+                args=(child_conn, _env(slot), str(log_path), None, os.getpid()))
+            process.start()
+            child_conn.close()
+            started = prestart.Started(_env(slot), process, parent_conn, str(log_path))
+        started.conn.send(("setup", self.payload, str(log_path), self.warmup, self.reuse))
+        worker = Worker(slot, started.process, started.conn, log_path=log_path)
         self.workers.append(worker)
         return worker
+
+    def adopt_prestarted(self) -> None:
+        """Take the workers started with the sweep whose environment a slot needs; stop the
+        others."""
+        for slot in self.slots:
+            started = prestart.take(_env(slot))
+            if started is not None:
+                self._spawn(slot, started)
+        prestart.dismiss()
+
+    def call(self, dotted: str, *args: Any) -> Worker:
+        """Start the function ``dotted`` in an idle warm worker (:meth:`answer` waits for it);
+        :class:`WorkerDied` when there is none."""
+        worker = next((w for w in self.workers if w.ready and w.job is None), None)
+        if worker is None:
+            raise WorkerDied("no warm worker")
+        worker.conn.send(("call", dotted, args))
+        worker.job = Job(-1, [dotted])  # busy until it answers
+        return worker
+
+    def answer(self, worker: Worker) -> Any:
+        """The value of the function ``worker`` runs (its exception is raised here);
+        :class:`WorkerDied` when it dies first."""
+        try:
+            while True:
+                ready = wait([worker.conn, worker.process.sentinel])
+                if worker.conn in ready:
+                    with contextlib.suppress(EOFError, OSError):
+                        kind, *rest = worker.conn.recv()
+                        if kind == "result":
+                            value = cloudpickle.loads(rest[0])
+                            if isinstance(value, BaseException):
+                                raise value
+                            return value
+                        continue
+                if not worker.process.is_alive():
+                    self._retire(worker)
+                    raise WorkerDied(f"{worker.slot.name} worker died")
+        finally:
+            worker.job = None
 
     def _retire(self, worker: Worker) -> None:
         with contextlib.suppress(OSError):
@@ -275,6 +321,15 @@ class Pool:
 # -- the launcher's entry point ---------------------------------------------------------------
 
 
+_current: Pool | None = None  # the sweep's pool, warm after its last batch
+
+
+def warm() -> Pool | None:
+    """The pool of the sweep this process runs, if it has one (its workers stay warm until the
+    process ends: the end of the sweep uses one)."""
+    return _current
+
+
 def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
            initial_job_idx: int) -> list[JobReturn]:
     """Run one batch of Hydra jobs for ``PoolLauncher``; results in the batch's order."""
@@ -299,7 +354,10 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
                              max_retries=int(s.get("max_retries", 1)),
                              warmup=s.get("warmup") or getattr(launcher.task_function, "warm_up",
                                                                None))
+        launcher.pool.adopt_prestarted()
     pool: Pool = launcher.pool
+    global _current
+    _current = pool
     log.info("pool: %d trial(s) on %d slot(s): %s", len(job_overrides), len(pool.slots),
              ", ".join(slot.name for slot in pool.slots))
     runs, index = distinct(job_overrides)
@@ -314,6 +372,6 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
             results = pool.run(jobs, board)
     except BaseException:
         pool.close()  # Ctrl-C or a broken pool: no worker outlives the sweep
-        launcher.pool = None
+        launcher.pool = _current = None
         raise
     return [results[jobs[i].idx] for i in index]

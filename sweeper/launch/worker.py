@@ -1,10 +1,17 @@
-"""A worker process of the pool: it sets its slot's environment before anything imports
-TensorFlow, warms up (imports, the dataset), then runs the trials it is sent, one at a time."""
+"""A worker process of the pool.
+
+It sets its slot's environment before anything imports TensorFlow, pays the imports (possibly
+while the sweep process is still checking the configuration: see :mod:`prestart`), then waits
+for the sweep (Hydra's context, the configuration, the task function), warms up (the dataset),
+and runs what it is sent, one at a time: trials, or a function (the end of the sweep promotes
+its best trial in a warm worker rather than in a new process).
+"""
 
 from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -21,13 +28,25 @@ from hydra.core.utils import JobReturn, run_job, setup_globals
 from omegaconf import DictConfig, open_dict
 
 
-def worker_main(conn: Connection, env: dict[str, str], payload: bytes, log_path: str,
-                warmup: str | None, reuse: bool, parent_pid: int) -> None:
-    """Entry point of a worker process: set up its slot, warm up, then run jobs it is sent."""
+def worker_main(conn: Connection, env: dict[str, str], log_path: str, preload: str | None,
+                parent_pid: int) -> None:
+    """Entry point of a worker process: its slot's environment, its imports, then the sweep
+    it is given (a ``setup`` message) and the jobs it is sent."""
     os.environ.update(env)  # before anything can import TensorFlow
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     _redirect_output(log_path)
     _exit_with_parent(parent_pid)
+    if preload:
+        _call(preload)
+    try:
+        message = conn.recv()
+    except EOFError:
+        return
+    if message[0] != "setup":
+        return
+    _, payload, final_log, warmup, reuse = message
+    if final_log != log_path:  # started before the sweep's folder was known
+        _move_log(log_path, final_log)
     hydra_context, config, task_function, singleton_state = cloudpickle.loads(payload)
     setup_globals()
     Singleton.set_state(singleton_state)
@@ -41,6 +60,10 @@ def worker_main(conn: Connection, env: dict[str, str], payload: bytes, log_path:
             return
         if message[0] == "stop":
             return
+        if message[0] == "call":  # a function of the sweep's own, run where TensorFlow is warm
+            _, dotted, args = message
+            conn.send(("result", cloudpickle.dumps(_answer(dotted, args))))
+            continue
         _, idx, overrides = message
         conn.send(("done", idx, cloudpickle.dumps(
             _run_one(conn, idx, overrides, hydra_context, config, task_function))))
@@ -61,6 +84,14 @@ def _run_one(conn: Connection, idx: int, overrides: list[str], hydra_context: An
                    job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
 
 
+def _answer(dotted: str, args: tuple[Any, ...]) -> Any:
+    """The function's value, or the exception it raised (the caller decides what it means)."""
+    try:
+        return _call(dotted, *args)
+    except Exception as e:  # sent back whole: the sweep process reports it
+        return e
+
+
 def _redirect_output(log_path: str) -> None:
     """Send the worker's stdout/stderr (TensorFlow's C++ logs included) to its log file."""
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -69,6 +100,15 @@ def _redirect_output(log_path: str) -> None:
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
+
+
+def _move_log(started: str, final: str) -> None:
+    """What the worker wrote before it knew its sweep goes into its log in the sweep folder."""
+    Path(final).parent.mkdir(parents=True, exist_ok=True)
+    with open(final, "ab") as out, open(started, "rb") as early:
+        shutil.copyfileobj(early, out)
+    _redirect_output(final)
+    Path(started).unlink(missing_ok=True)
 
 
 def _exit_with_parent(parent_pid: int) -> None:
@@ -83,6 +123,6 @@ def _exit_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _call(dotted: str, config: DictConfig) -> None:
+def _call(dotted: str, *args: Any) -> Any:
     module, _, name = dotted.rpartition(".")
-    getattr(importlib.import_module(module), name)(config)
+    return getattr(importlib.import_module(module), name)(*args)

@@ -73,10 +73,14 @@ def finish_sweep(sweep_dir: Path, logdir: Path | None = None, top: int = 10) -> 
     from sweeper.results import leaderboard, plots, table
 
     problems = _search_stopped(sweep_dir)
+    # A warm worker promotes while this process writes the leaderboard and the plots.
+    promoting = _start_promotion(sweep_dir)
     try:
         ranked, skipped = leaderboard.leaderboard(sweep_dir)
     except (NoResults, OSError) as e:
         log.error("leaderboard not written: %s", e)
+        if promoting is not None:
+            _promotion(promoting, sweep_dir)  # let it end; the problem is said above
         return [*problems, f"no leaderboard ({e})"]
     for line in skipped:
         log.warning("%s", line)
@@ -92,9 +96,11 @@ def finish_sweep(sweep_dir: Path, logdir: Path | None = None, top: int = 10) -> 
     table.print_table(ranked, top, title=f"sweep {sweep_dir.name}: top {top} of {len(ranked)}")
     log.info("leaderboard: %s", sweep_dir / leaderboard.LEADERBOARD_CSV)
     if ranked["rank"].isna().all():
+        if promoting is not None:
+            _promotion(promoting, sweep_dir)  # it finds nothing either: let it end
         log.error("no completed trial: nothing promoted")
         return [*problems, "no completed trial: nothing promoted"]
-    result = promote_in_child(sweep_dir)
+    result = _promotion(promoting, sweep_dir)
     if "error" in result:
         log.error("%s", result["error"])
         return [*problems, f"not promoted: {result['error']}"]
@@ -121,6 +127,34 @@ def _search_stopped(sweep_dir: Path) -> list[str]:
 
     reason = stopped_early(sweep_dir)
     return [f"the search stopped early: {reason}"] if reason else []
+
+
+def _start_promotion(sweep_dir: Path) -> Any:
+    """Promotion started in one of the sweep's own workers, whose TensorFlow is imported already
+    (None: the sweep has no idle warm worker)."""
+    from sweeper.launch import pool
+
+    warm = pool.warm()
+    if warm is None:
+        return None
+    try:
+        return warm, warm.call("sweeper.results.promotion.answer", str(sweep_dir))
+    except pool.WorkerDied:
+        return None
+
+
+def _promotion(promoting: Any, sweep_dir: Path) -> dict[str, Any]:
+    """What promotion did: the warm worker's answer, else a new process's."""
+    from sweeper.launch import pool
+
+    if promoting is not None:
+        warm, worker = promoting
+        try:
+            said: dict[str, Any] = warm.answer(worker)
+            return said
+        except pool.WorkerDied as e:
+            log.warning("promotion in a warm worker failed (%s); promoting in a new process", e)
+    return promote_in_child(sweep_dir)
 
 
 def promote_in_child(sweep_dir: Path) -> dict[str, Any]:

@@ -17,11 +17,11 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sweeper.errors import ExportError, NoResults
+from sweeper.errors import ExportError, NoResults, SweeperError
 from sweeper.record import TrialRecord, now_iso
 from sweeper.results import formats, leaderboard
 from sweeper.results.formats import sha256
@@ -203,3 +203,14 @@ def _swap(sweep_dir: Path, staging: Path) -> None:
         os.replace(best, old)
     os.replace(staging, best)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def answer(sweep_dir: str | Path) -> dict[str, Any]:
+    """Promote, and say what happened as plain data (what ``promote --json`` prints, what a
+    warm worker sends back): the promotion, or ``error`` and the exit ``status`` it means."""
+    try:
+        return asdict(promote(Path(sweep_dir)))
+    except ExportError as e:
+        return {"error": f"not promoted, best/ left as it was: {e}", "status": 1}
+    except SweeperError as e:
+        return {"error": str(e), "status": e.status}

@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -76,21 +77,70 @@ def pruning(pruner: Any, record: TrialRecord, trials_dir: Path, epochs: int) -> 
     return Pruning()
 
 
-def atomic_checkpoint(path: Path, metric: str, mode: str, best: float | None) -> Any:
-    """Keras's ModelCheckpoint (best only), written beside ``path`` and renamed into place, so a
-    kill mid-save never leaves a truncated checkpoint; ``best`` carries a resumed trial's best."""
+def durable(backup: Path, checkpoint: Path, metric: str, mode: str, best: float | None,
+            every_s: float | None) -> Any:
+    """What survives an interruption: the best checkpoint (best only) and Keras's
+    BackupAndRestore (weights, optimizer state and epoch), written together, on a time budget.
+
+    ``every_s`` is the budget: 0 writes after every epoch; a number, at most that often; None
+    (the default), when the time since the last write is :data:`BUDGET_RATIO` times what the last
+    write took, so writing costs at most a twentieth of training. The last epoch is always
+    written. The checkpoint is written beside its name and renamed into place, so a kill
+    mid-write never leaves a truncated one. The best epoch's weights stay in memory too: the
+    trial is scored from them, not from the file. ``best`` carries a resumed trial's best.
+    """
     import keras
 
-    partial = path.with_name(".partial.keras")
+    partial = checkpoint.with_name(".partial.keras")
 
-    class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
+    class Durable(keras.callbacks.BackupAndRestore):
+        def __init__(self) -> None:
+            super().__init__(str(backup), double_checkpoint=True, delete_checkpoint=False)
+            self.best = best  # the best value so far, on disk or about to be
+            self.best_weights: list[Any] | None = None  # this attempt's best epoch's weights
+            self.pending = False  # a better epoch than the checkpoint's
+            self.last: tuple[int, dict[str, Any] | None] | None = None  # the epoch not written
+            self.written_at = time.monotonic()
+            self.cost = 0.0
+
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            super().on_epoch_end(epoch, logs)
-            if partial.exists():
-                os.replace(partial, path)
+            value = float((logs or {}).get(metric, math.nan))
+            if math.isfinite(value) and (self.best is None or (
+                    value > self.best if mode == "max" else value < self.best)):
+                self.best, self.best_weights, self.pending = value, self.model.get_weights(), True
+            self.last = (epoch, logs)
+            if self.due(epoch):
+                self.write()
 
-    return AtomicCheckpoint(str(partial), monitor=metric, mode=mode, save_best_only=True,
-                            initial_value_threshold=best)
+        def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+            if self.last is not None:  # stopped early (early stopping, a pruner) or budgeted
+                self.write()
+
+        def due(self, epoch: int) -> bool:
+            if every_s == 0 or epoch + 1 >= int(self.params.get("epochs") or 0):
+                return True
+            wait = every_s if every_s is not None else BUDGET_RATIO * self.cost
+            return time.monotonic() - self.written_at >= wait
+
+        def write(self) -> None:
+            assert self.last is not None
+            tic = time.monotonic()
+            if self.pending and self.best_weights is not None:
+                now = self.model.get_weights()
+                self.model.set_weights(self.best_weights)
+                self.model.save(partial, overwrite=True)
+                self.model.set_weights(now)
+                os.replace(partial, checkpoint)
+                self.pending = False
+            super().on_epoch_end(*self.last)  # Keras's backup of the latest epoch
+            self.last = None
+            self.written_at = time.monotonic()
+            self.cost = self.written_at - tic
+
+    return Durable()
+
+
+BUDGET_RATIO = 19.0  # write again once 19x the last write's time has passed: <= 5% of training
 
 
 def best_of(history: list[dict[str, float]], metric: str, mode: str) -> float | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import numpy as np
@@ -41,22 +40,38 @@ def confusion_csv(matrix: np.ndarray, names: tuple[str, ...]) -> str:
     return "\n".join([header, *rows]) + "\n"
 
 
-def confusion_image(matrix: np.ndarray, names: tuple[str, ...]) -> Any:
-    """The matrix drawn as a [H, W, 4] uint8 image tensor."""
-    import tensorflow as tf
-    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+def confusion_image(matrix: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """The matrix drawn as a [H, W, 3] uint8 image: cells shaded by count (white to blue),
+    counts in the cells while they stay readable, class names on both axes (rows: true class,
+    columns: predicted). Drawn with Pillow, in milliseconds (a plotting figure per trial costs
+    a large share of a small trial)."""
+    from PIL import Image, ImageDraw, ImageFont
 
-    size = max(4.0, 0.4 * len(names) + 2)
-    fig = Figure(figsize=(size, size))
-    ax = fig.add_subplot()
-    ax.imshow(matrix, cmap="Blues")
-    ax.set(xticks=range(len(names)), yticks=range(len(names)), xlabel="predicted", ylabel="true")
-    ax.set_xticklabels(names, rotation=45, ha="right")
-    ax.set_yticklabels(names)
-    if len(names) <= 20:  # counts in the cells while they stay readable
-        for (i, j), count in np.ndenumerate(matrix):
-            ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
-                    color="white" if count > matrix.max() / 2 else "black")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=64, bbox_inches="tight")
-    return tf.image.decode_png(buf.getvalue(), channels=4)
+    n = len(names)
+    cell = 28 if n <= 20 else max(4, 560 // n)
+    font = ImageFont.load_default()
+    label = max((int(font.getlength(str(name))) for name in names), default=0) + 8
+    top = label + 16  # column names above, written upwards, under a "predicted" caption
+    image = Image.new("RGB", (label + n * cell + 4, top + n * cell + 4), "white")
+    draw = ImageDraw.Draw(image)
+    shade = matrix / max(1, int(matrix.max()))
+    for (i, j), count in np.ndenumerate(matrix):
+        color = tuple(int(round(a + (b - a) * float(shade[i, j])))
+                      for a, b in zip(_LIGHT, _DARK, strict=True))
+        x, y = label + j * cell, top + i * cell
+        draw.rectangle((x, y, x + cell - 1, y + cell - 1), fill=color)
+        if n <= 20:
+            text = str(count)
+            draw.text((x + (cell - font.getlength(text)) / 2, y + cell / 2 - 5), text,
+                      fill="white" if shade[i, j] > 0.5 else "black", font=font)
+    for k, name in enumerate(names):
+        draw.text((2, top + k * cell + cell / 2 - 5), str(name), fill="black", font=font)
+        column = Image.new("RGB", (label, 12), "white")
+        ImageDraw.Draw(column).text((2, 0), str(name), fill="black", font=font)
+        column = column.rotate(90, expand=True)
+        image.paste(column, (label + k * cell + cell // 2 - 6, 14))
+    draw.text((label, 1), "columns: predicted, rows: true", fill="black", font=font)
+    return np.asarray(image, dtype=np.uint8)
+
+
+_LIGHT, _DARK = (247, 251, 255), (8, 48, 107)  # matplotlib's "Blues", its two ends

@@ -62,7 +62,7 @@ class Trial:
             log.info("trial %s: %s", self.id, reason)
             value = earlier.objective.value
             return float(value) if value is not None else math.nan
-        started = time.time()
+        started = self._started = time.time()
         record = self._new_record(earlier)
         write_atomic(self.dir / "config.yaml", config_yaml(self.cfg))
         record.write(self.dir)
@@ -169,6 +169,8 @@ class Trial:
         if pruner is not None and record.resumed_from_epoch and pruner.judge():
             phases = []
         tic = time.time()
+        record.timings["setup_s"] = round(tic - self._started, 3)  # to the first step
+        callbacks: list[Any] = []
         for phase in phases:
             training.set_trainable(model, cfg.model, phase)
             with strategy.scope():
@@ -197,7 +199,8 @@ class Trial:
             raise TrialFailed(f"no checkpoint: {metric} was never finite")
 
         tic = time.time()
-        scores, matrix = evaluate.scores(keras.models.load_model(checkpoint), splits)
+        kept = next((c for c in callbacks if hasattr(c, "best_weights")), None)  # last phase's
+        scores, matrix = evaluate.scores(_best_model(model, kept, checkpoint, best), splits)
         record.complete(1 + [h.get(metric) for h in history].index(best), scores)
         self._log_scores(record, matrix, splits.class_names)
         record.timings["evaluate_s"] = round(time.time() - tic, 3)
@@ -263,6 +266,17 @@ class Trial:
         writer.close()
 
 
+def _best_model(model: Any, kept: Any, checkpoint: Path, best: float) -> Any:
+    """The best epoch's model: from the weights kept in memory when the last phase of this
+    attempt trained it (the checkpoint holds the same weights), else from the checkpoint."""
+    import keras
+
+    if kept is not None and kept.best_weights is not None and kept.best == best:
+        model.set_weights(kept.best_weights)
+        return model
+    return keras.models.load_model(checkpoint)
+
+
 def _device(gpus: int | None = None) -> str:
     """Where this trial trains: ``GPU:<physical ids>`` or ``CPU``."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -284,13 +298,17 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def warm_up(cfg: DictConfig) -> None:
-    """Pay a worker's start-up costs before its first trial: imports and the dataset."""
+def preload() -> None:
+    """A worker's imports, paid before its first trial (and before it knows its sweep)."""
     gpu.start_tensorflow()
     import keras  # noqa: F401
     import matplotlib.figure  # noqa: F401
     import sklearn.metrics  # noqa: F401
 
+
+def warm_up(cfg: DictConfig) -> None:
+    """Pay a worker's start-up costs before its first trial: imports and the dataset."""
+    preload()
     try:
         data.load(cfg.dataset, cfg.train.validation_split)
     except Exception as e:  # the trial that needs the data reports it properly

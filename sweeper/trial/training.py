@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 
 from sweeper.config.targets import OPTIMIZER, SCHEDULE, TARGET, arguments
 from sweeper.errors import TrialFailed
-from sweeper.trial.callbacks import atomic_checkpoint, backup_epoch, best_of
+from sweeper.trial.callbacks import backup_epoch, best_of, durable
 from sweeper.trial.models import BASE, base_of
 
 log = logging.getLogger(__name__)
@@ -108,17 +108,17 @@ def callbacks(cfg: DictConfig, phase: Phase, watch: Any, checkpoint: Path,
     import keras
 
     metric, mode = str(cfg.sweep.metric), str(cfg.sweep.mode)
+    every = cfg.train.get("backup_every_s")
     out = [
-        atomic_checkpoint(checkpoint, metric, mode, best_of(history, metric, mode)),
         keras.callbacks.TensorBoard(log_dir=str(tensorboard_run), write_graph=False),
         keras.callbacks.TerminateOnNaN(),
         watch,  # records the epoch before the backup is taken: resume trims to the backup
-        # Weights, optimizer state and epoch after every epoch: an interrupted trial continues
-        # from its last completed epoch, not from scratch. It is kept past the end of fit, until
-        # the record is final: an interruption while the trial evaluates must not cost it its
-        # epochs.
-        keras.callbacks.BackupAndRestore(str(phase.backup), double_checkpoint=True,
-                                         delete_checkpoint=False),
+        # The best checkpoint, and weights, optimizer state and epoch: an interrupted trial
+        # continues from its last backup, not from scratch. The backup is kept past the end of
+        # fit, until the record is final: an interruption while the trial evaluates must not
+        # cost it its epochs.
+        durable(phase.backup, checkpoint, metric, mode, best_of(history, metric, mode),
+                None if every is None else float(every)),
     ]
     patience = cfg.train.early_stopping_patience
     if patience:
