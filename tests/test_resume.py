@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from conftest import records, run_cli
 
+# A backup after every epoch: an interruption costs at most the epoch it cut short.
 SWEEP = ["-m", "optimizer=sgd,adam", "model.units=8", "train.epochs=30", "sweep.name=r",
-         "hydra.launcher.workers=1", "hydra.launcher.live=false"]
+         "hydra.launcher.workers=1", "hydra.launcher.live=false", "train.backup_every_s=0"]
 
 
 def start(cwd: Path, *args: str) -> subprocess.Popen:
@@ -37,7 +38,8 @@ def poll(sweep_dir: Path, proc: subprocess.Popen, condition, timeout: float = 18
 
 def test_killed_worker_resumes_its_trial_from_the_last_completed_epoch(tmp_path: Path) -> None:
     proc = start(tmp_path, *SWEEP[:2], "train.epochs=30", "model.units=8", "sweep.name=k",
-                 "hydra.launcher.workers=1", "hydra.launcher.live=false")
+                 "hydra.launcher.workers=1", "hydra.launcher.live=false",
+                 "train.backup_every_s=0")
     sweep = tmp_path / "experiments" / "k"
     victim = poll(sweep, proc, lambda r: r["status"] == "running" and r["epochs_completed"] >= 3)
     os.kill(victim["pid"], signal.SIGKILL)
@@ -74,6 +76,24 @@ def test_ctrl_c_then_the_same_command_finishes_the_sweep(tmp_path: Path) -> None
     assert resumed["resumed_from_epoch"] >= interrupted["epochs_completed"] - 1
     assert resumed["epochs_completed"] == len(resumed["history"]) == 30
     assert resumed["epochs_trained"] - 30 <= 1
+
+
+def test_backups_on_a_time_budget_cost_the_epochs_since_the_last_one(tmp_path: Path) -> None:
+    # No backup before the end of training: a kill mid-training costs every epoch trained.
+    proc = start(tmp_path, "-m", "optimizer=sgd", "model.units=8", "train.epochs=40",
+                 "sweep.name=budget", "hydra.launcher.workers=1", "hydra.launcher.live=false",
+                 "train.backup_every_s=1000")
+    sweep = tmp_path / "experiments" / "budget"
+    victim = poll(sweep, proc, lambda r: r["status"] == "running" and r["epochs_completed"] >= 3)
+    assert not list(sweep.glob("trials/*/checkpoints/backup/*"))  # nothing written yet
+    os.kill(victim["pid"], signal.SIGKILL)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+    (record,) = records(sweep)
+    assert record["status"] == "completed" and record["attempts"] == 2
+    assert record["resumed_from_epoch"] is None  # started afresh
+    assert record["epochs_trained"] >= 40 + victim["epochs_completed"]
+    assert record["epochs_completed"] == len(record["history"]) == 40
 
 
 def test_resume_command_replays_the_sweep(tmp_path: Path) -> None:
