@@ -24,7 +24,7 @@ from tensorboard.summary.writer.record_writer import RecordWriter
 from sweeper.config.keys import is_hparam, key_of
 
 # Hyperparameters every trial records, named as on the command line.
-GROUPS = ("model", "optimizer", "dataset")
+GROUPS = ("model", "optimizer", "dataset", "augment")
 CORE_KEYS = ("model.units", "model.dropout", "optimizer.learning_rate", "train.epochs",
              "train.batch_size", "train.seed")
 # Metrics the dashboard shows: (tag, run relative to the trial's run, display name).

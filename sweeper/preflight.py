@@ -57,9 +57,13 @@ def check(argv: list[str]) -> Plan:
     config_dir = str(Path(args.config_dir).resolve()) if args.config_dir else None
     found: dict[str, Any] = {}
     try:
+        configs = []
         for cfg in trial_configs(args.overrides, args.multirun, config_dir,
                                  args.config_name or CONFIG_NAME, found):
             checks.validate(cfg)
+            configs.append(cfg)
+        data.fetch(cfg.dataset for cfg in configs)  # once, before any trial; only if all valid
+        for cfg in configs:
             data.check(cfg.dataset, cfg.train)
     except SweeperError:
         raise

@@ -9,18 +9,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from sweeper.trial import augment
+
 if TYPE_CHECKING:
     import keras
 
 
 def build(
-    model_cfg: Any, input_shape: tuple[int, ...], num_classes: int, scale: float
+    model_cfg: Any, input_shape: tuple[int, ...], num_classes: int, scale: float,
+    augment_cfg: Any = None,
 ) -> keras.Model:
-    """Build the classifier ``model_cfg.name`` for images of ``input_shape``."""
+    """Build the classifier ``model_cfg.name`` for images of ``input_shape``, with the random
+    augmentation layers of ``augment_cfg`` (active only in training) after rescaling."""
     import keras
 
     inputs = keras.Input(shape=input_shape, name="pixels")
     x = keras.layers.Rescaling(1.0 / scale, name="rescale")(inputs)
+    x = augment.apply(augment_cfg, x)
     if model_cfg.input_size is not None and tuple(input_shape[:2]) != (model_cfg.input_size,) * 2:
         x = keras.layers.Resizing(model_cfg.input_size, model_cfg.input_size, name="resize")(x)
     x = _BUILDERS[model_cfg.name](x, model_cfg)

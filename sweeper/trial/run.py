@@ -150,7 +150,8 @@ class Trial:
         splits = data.load(cfg.dataset, t.validation_split)
         record.timings["load_s"] = round(time.time() - tic, 3)
         with strategy.scope():
-            model = models.build(cfg.model, splits.input_shape, splits.num_classes, splits.scale)
+            model = models.build(cfg.model, splits.input_shape, splits.num_classes, splits.scale,
+                                 cfg.augment)
             model.compile(optimizer=models.optimizer(cfg.optimizer),
                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
@@ -176,9 +177,8 @@ class Trial:
                 monitor=metric, mode=mode, patience=t.early_stopping_patience))
         tic = time.time()
         # A resumed trial's initial epoch comes from its backup (BackupAndRestore sets it).
-        model.fit(splits.x_train, splits.y_train, epochs=t.epochs, batch_size=t.batch_size,
-                  initial_epoch=t.initial_epoch, validation_data=(splits.x_val, splits.y_val),
-                  callbacks=callbacks, verbose=0)
+        model.fit(**splits.fit_data(t.batch_size, t.seed), epochs=t.epochs,
+                  initial_epoch=t.initial_epoch, callbacks=callbacks, verbose=0)
         record.timings["fit_s"] = round(time.time() - tic, 3)
         if watch.nan_epoch is not None:
             raise TrialFailed(f"nan loss at epoch {watch.nan_epoch}")
