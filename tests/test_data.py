@@ -78,7 +78,8 @@ def test_directory_of_class_folders_is_split_with_a_seed(compose_config, tmp_pat
     every = {*s.train.paths, *s.val.paths, *s.test.paths}
     assert len(every) == 20  # disjoint
     x, y = _pixels(s)
-    assert x.shape == (4, 16, 16, 1) and x.dtype == np.uint8 and y.tolist() == s.test.labels.tolist()
+    assert x.shape == (4, 16, 16, 1) and x.dtype == np.uint8
+    assert y.tolist() == s.test.labels.tolist()
 
 
 def test_directory_with_train_and_test_folders_keeps_them(compose_config, tmp_path) -> None:
@@ -206,8 +207,8 @@ def test_the_cache_changes_speed_not_batches(compose_config, tmp_path) -> None:
         orders[cache] = _epochs(s, seed=3)
         x, _ = _pixels(s, "val")
         assert x.shape[1:] == (8, 8, 1)
-    assert all(np.array_equal(a, b) for a, b in zip(orders["none"], orders["memory"]))
-    assert all(np.array_equal(a, b) for a, b in zip(orders["none"], orders["disk"]))
+    for cache in ("memory", "disk"):
+        assert all(map(np.array_equal, orders["none"], orders[cache]))
     first, second = orders["none"]
     assert not np.array_equal(first, second)  # reshuffled every epoch
     assert sorted(first.tolist()) == sorted(second.tolist())

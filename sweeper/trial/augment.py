@@ -40,4 +40,6 @@ def augmentation(cfg: Any) -> Any:
 def apply(cfg: Any, x: Any) -> Any:
     """``x`` through the augmentation of ``cfg`` (unchanged when there is none)."""
     layer = augmentation(cfg)
-    return x if layer is None else layer(x)
+    # Keras's random layers default to training=True, and a functional model keeps that default
+    # for a call that does not say (an export's traced call): off unless the model trains.
+    return x if layer is None else layer(x, training=False)
