@@ -1,7 +1,8 @@
 """Check the whole configuration of a run or sweep before Hydra starts anything.
 
 Every trial's configuration is composed (Hydra's compose API, the same config loader the run
-uses) and validated (:mod:`sweeper.config.checks`, :func:`sweeper.trial.data.check`). Bad input
+uses) and validated (:mod:`sweeper.config.checks`, :func:`sweeper.trial.data.check`); once all
+are valid, the files they need are downloaded, once (:func:`sweeper.trial.data.fetch`). Bad input
 ends here with one :class:`~sweeper.errors.SweeperError` naming the key and what is allowed, and
 nothing written.
 

@@ -224,3 +224,25 @@ def test_corrupt_image_is_named_unless_skipped(compose_config, tmp_path) -> None
                 "dataset.image_size=[8,8]")
     x, _ = _pixels(_every(s))
     assert len(x) == 12  # the broken file left out while streaming
+
+
+def test_the_sweep_process_checks_data_without_tensorflow(tmp_path) -> None:
+    """The preflight reads image folders and the Keras cache without importing TensorFlow."""
+    import subprocess
+    import sys
+
+    from mirror import sha256, write_mnist
+
+    _images(tmp_path / "photos", {"a": 6, "b": 6})
+    (tmp_path / "keras" / "datasets").mkdir(parents=True)
+    write_mnist(tmp_path / "keras" / "datasets")
+    code = ("import sys\nfrom sweeper import preflight\n"
+            f"preflight.check(['dataset=directory', 'dataset.path={tmp_path / 'photos'}', "
+            "'train.batch_size=2'])\n"
+            f"preflight.check(['dataset=mnist', 'dataset.cache_dir={tmp_path / 'keras'}', "
+            f"'dataset.files.0.file_hash={sha256(tmp_path / 'keras/datasets/mnist.npz')}', "
+            "'train.batch_size=2'])\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -31,7 +31,9 @@ from sweeper.trial.splits import Decoding, Files
 
 AUTOTUNE = tf.data.AUTOTUNE
 SHUFFLE_BYTES = 64 << 20  # decoded images a training shuffle buffer holds at most
-BATCH_BYTES = 256 << 20  # float32 pixels of one evaluation batch at most
+# Float32 pixels of one evaluation batch at most: a model's activations are many times its input
+# (a 128x128 RGB image: 42 a batch), and evaluation must not need more memory than training.
+BATCH_BYTES = 8 << 20
 PNG_SIGNATURE = b"\x89PNG"
 PNG_BIT_DEPTH = 24  # offset of the bit depth in a PNG file (signature, IHDR length, type, size)
 
