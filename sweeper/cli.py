@@ -56,12 +56,14 @@ def command(log_to_stderr: bool = True) -> Iterator[None]:
 def main(argv: list[str] | None = None) -> None:
     """``sweeper [-m] [overrides]``: check the whole configuration, then hand over to Hydra; a
     sweep that ran but lacks part of what it leaves behind exits 1, saying what."""
-    from sweeper import preflight
+    from sweeper import lock, preflight
 
     started = time.time()
     argv = sys.argv[1:] if argv is None else list(argv)
     with command():
         plan = preflight.check(argv)
+        if plan.sweep_dir is not None:
+            lock.hold(plan.sweep_dir)  # for this process's life: one sweep per folder
     # Hydra reads its arguments from sys.argv. Its own error report would print a traceback
     # and exit 1: sweeper's errors come through to this function instead.
     sys.argv = [sys.argv[0], *plan.argv]
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
         from sweeper.app import main as hydra_main
 
         hydra_main()
-        if plan.sweep_dir is not None:
+        if plan.sweep_dir is not None and plan.multirun:
             from sweeper.results.finish import check_outcome
 
             check_outcome(plan.sweep_dir, started)

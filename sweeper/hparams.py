@@ -8,10 +8,11 @@ process (which must never touch an accelerator) can write it before any trial st
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import socket
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,22 +22,29 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 from tensorboard.summary.writer.record_writer import RecordWriter
 
+from sweeper.atomic import write_json
 from sweeper.config.keys import is_hparam, key_of
 
 # Hyperparameters every trial records, named as on the command line.
 GROUPS = ("model", "optimizer", "dataset", "augment")
 CORE_KEYS = ("model.units", "model.dropout", "optimizer.learning_rate", "train.epochs",
              "train.batch_size", "train.seed")
-# Metrics the dashboard shows: (tag, run relative to the trial's run, display name).
+# Metrics the dashboard shows: the leaderboard's columns (column, display name). A trial writes
+# each once, into its own run, with the value the leaderboard holds: the best epoch's for the
+# per-epoch metrics (not the last epoch's, which is what the dashboard would show of a curve),
+# the best checkpoint's test scores.
 METRICS = (
-    ("epoch_accuracy", "validation", "val accuracy"),
-    ("epoch_loss", "validation", "val loss"),
-    ("epoch_accuracy", "train", "train accuracy"),
-    ("epoch_loss", "train", "train loss"),
-    ("test_accuracy", "", "test accuracy"),
-    ("test_loss", "", "test loss"),
-    ("test_f1_macro", "", "test F1 (macro)"),
+    ("val_accuracy", "val accuracy (best epoch)"),
+    ("val_loss", "val loss (best epoch)"),
+    ("accuracy", "train accuracy (best epoch)"),
+    ("loss", "train loss (best epoch)"),
+    ("test_accuracy", "test accuracy"),
+    ("test_loss", "test loss"),
+    ("test_precision_macro", "test precision (macro)"),
+    ("test_recall_macro", "test recall (macro)"),
+    ("test_f1_macro", "test F1 (macro)"),
 )
+SWEEP_HPARAMS = "hparams.json"  # in the sweep folder: the domains the dashboard declares
 STATUS = {"completed": api_pb2.STATUS_SUCCESS, "failed": api_pb2.STATUS_FAILURE,
           "running": api_pb2.STATUS_RUNNING}
 
@@ -49,6 +57,8 @@ class Interval:
 
     low: float
     high: float
+
+
 _sequence = itertools.count()
 
 
@@ -86,7 +96,8 @@ def experiment_summary(domains: Mapping[str, Domain]) -> summary_pb2.Summary:
     """
     infos = []
     for name, values in sorted(domains.items()):
-        info = api_pb2.HParamInfo(name=name, display_name=name)
+        # TensorBoard shows the hyperparameters that differ first, and by default only those.
+        info = api_pb2.HParamInfo(name=name, display_name=name, differs=differs(values))
         if isinstance(values, Interval):
             info.type = api_pb2.DATA_TYPE_FLOAT64
             info.domain_interval.min_value = values.low
@@ -104,17 +115,18 @@ def experiment_summary(domains: Mapping[str, Domain]) -> summary_pb2.Summary:
             info.type = api_pb2.DATA_TYPE_STRING
             info.domain_discrete.extend(str(v) for v in distinct)
         infos.append(info)
-    metrics = [api_pb2.MetricInfo(name=api_pb2.MetricName(group=group, tag=tag), display_name=shown)
-               for tag, group, shown in METRICS]
+    metrics = [api_pb2.MetricInfo(name=api_pb2.MetricName(group="", tag=metric_tag(column)),
+                                  display_name=shown) for column, shown in METRICS]
     experiment = api_pb2.Experiment(hparam_infos=infos, metric_infos=metrics,
                                     time_created_secs=time.time())
     data = plugin_data_pb2.HParamsPluginData(experiment=experiment)
     return _summary(metadata.EXPERIMENT_TAG, data)
 
 
-def session_start_summary(hparams: Mapping[str, Scalar], trial_id: str) -> summary_pb2.Summary:
-    """The start of one trial's session: its hyperparameter values, grouped under its id."""
-    info = plugin_data_pb2.SessionStartInfo(group_name=trial_id, start_time_secs=time.time())
+def session_start_summary(hparams: Mapping[str, Scalar], group: str) -> summary_pb2.Summary:
+    """The start of one trial's session: its hyperparameter values, under ``group`` (the name
+    the dashboard shows for the trial; see :func:`group_name`)."""
+    info = plugin_data_pb2.SessionStartInfo(group_name=group, start_time_secs=time.time())
     for name, value in hparams.items():
         if isinstance(value, bool):
             info.hparams[name].bool_value = value
@@ -133,8 +145,10 @@ def session_end_summary(status: str) -> summary_pb2.Summary:
                     plugin_data_pb2.HParamsPluginData(session_end_info=info))
 
 
-def write_summaries(logdir: Path, *summaries: summary_pb2.Summary, suffix: str = "") -> Path:
-    """Write ``summaries`` to a new event file in ``logdir``, atomically, without TensorFlow.
+def write_summaries(logdir: Path, *summaries: summary_pb2.Summary, suffix: str = "",
+                    steps: Sequence[int] = ()) -> Path:
+    """Write ``summaries`` (at ``steps``, else step 0) to a new event file in ``logdir``,
+    atomically, without TensorFlow.
 
     TensorBoard's own ``EventFileWriter`` opens files through ``tf.io.gfile`` and so imports
     TensorFlow when it is installed; its ``RecordWriter`` framing works on a plain file.
@@ -143,7 +157,8 @@ def write_summaries(logdir: Path, *summaries: summary_pb2.Summary, suffix: str =
     name = f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}"
     path = logdir / f"{name}.{next(_sequence)}{suffix}"
     events = [event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2")]
-    events += [event_pb2.Event(wall_time=time.time(), step=0, summary=pb) for pb in summaries]
+    events += [event_pb2.Event(wall_time=time.time(), step=step, summary=pb)
+               for pb, step in itertools.zip_longest(summaries, steps, fillvalue=0)]
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as f:
         writer = RecordWriter(f)
@@ -153,6 +168,56 @@ def write_summaries(logdir: Path, *summaries: summary_pb2.Summary, suffix: str =
     return path
 
 
-def write_experiment(logdir: Path, domains: Mapping[str, Domain]) -> None:
-    """Write the sweep's HParams experiment config at the root of its TensorBoard logdir."""
+def write_sweep_progress(logdir: Path, metric: str, best_so_far: Sequence[float]) -> None:
+    """The sweep's own run (the logdir's root, beside its experiment config): the best value of
+    the objective after each finished trial, so the search's progress is a curve beside the
+    trials' own. Replaces the curve an earlier run of the sweep wrote."""
+    from tensorboard.plugins.scalar.summary_v2 import scalar_pb
+
+    earlier = list(logdir.glob("events.out.tfevents.*.progress"))
+    summaries = [scalar_pb(f"sweep/best_{metric}", value) for value in best_so_far]
+    write_summaries(logdir, *summaries, suffix=".progress",
+                    steps=range(1, len(best_so_far) + 1))
+    for path in earlier:
+        path.unlink(missing_ok=True)
+
+
+def metric_tag(column: str) -> str:
+    """The TensorBoard tag of a leaderboard metric: ``best/val_accuracy`` for the best epoch's
+    values (grouped apart from Keras's ``epoch_*`` curves), test scores as they are."""
+    return column if column.startswith("test_") else f"best/{column}"
+
+
+def differs(domain: Domain) -> bool:
+    """Whether trials of the sweep can differ in this hyperparameter."""
+    return isinstance(domain, Interval) or len(set(map(str, domain))) > 1
+
+
+def write_experiment(logdir: Path, sweep_dir: Path, domains: Mapping[str, Domain]) -> None:
+    """Write the sweep's HParams experiment config at the root of its TensorBoard logdir, and
+    the domains into the sweep folder, where each trial finds which hyperparameters differ."""
     write_summaries(logdir, experiment_summary(domains), suffix=".hparams")
+    write_json(sweep_dir / SWEEP_HPARAMS, {
+        name: {"interval": [d.low, d.high]} if isinstance(d, Interval) else {"values": list(d)}
+        for name, d in sorted(domains.items())})
+
+
+def group_name(trial_id: str, values: Mapping[str, Scalar], sweep_dir: Path,
+               tuner_trial: str | None = None) -> str:
+    """The name TensorBoard shows for a trial: the values of the hyperparameters that differ
+    between the sweep's trials, in the dashboard's column order, so that the few characters its
+    table has room for tell trials apart (the trial id when there is no sweep to compare with)."""
+    try:
+        domains = json.loads((sweep_dir / SWEEP_HPARAMS).read_text())
+    except (OSError, ValueError):
+        return trial_id
+    varying = [name for name, d in sorted(domains.items())
+               if "interval" in d or len(set(map(str, d.get("values", [])))) > 1]
+    shown = [_compact(values[name]) for name in varying if name in values]
+    if tuner_trial is not None:
+        shown.insert(0, f"#{tuner_trial}")
+    return " · ".join(shown) or trial_id
+
+
+def _compact(value: Scalar) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

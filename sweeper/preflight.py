@@ -14,6 +14,7 @@ will.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from hydra._internal.utils import get_args_parser
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
-from hydra.errors import OverrideParseException
+from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from sweeper.config import checks
@@ -41,11 +42,12 @@ from sweeper.trial import data
 
 @dataclass
 class Plan:
-    """What the command will run: the arguments for Hydra, and the sweep's folder (None for a
-    single run, or a mode that runs nothing)."""
+    """What the command will run: the arguments for Hydra, the sweep's folder (None in a mode
+    that runs nothing), and whether it is a sweep (``-m``) or one trial."""
 
     argv: list[str]
     sweep_dir: Path | None = None
+    multirun: bool = False
 
 
 def check(argv: list[str]) -> Plan:
@@ -74,7 +76,7 @@ def check(argv: list[str]) -> Plan:
         argv = [*argv, f"sweep.name={found['sweep_name']}"]
     if found["remote"]:
         argv = absolute_paths(argv, args.overrides)
-    return Plan(argv, found["sweep_dir"] if found["multirun"] else None)
+    return Plan(argv, found["sweep_dir"], found["multirun"])
 
 
 def absolute_paths(argv: list[str], overrides: list[str]) -> list[str]:
@@ -98,12 +100,7 @@ def trial_configs(overrides: list[str], multirun: bool, config_dir: str | None,
     ``multirun``, the ``sweep_name`` and ``sweep_dir``, and ``remote`` (whether the launcher
     runs trials away from this directory)."""
     parser = OverridesParser.create()
-    try:
-        parsed = parser.parse_overrides(overrides)
-    except OverrideParseException as e:
-        outer = ValueError(f"cannot parse overrides: {first_line(e.message)}")
-        outer.__cause__ = e  # the parser's own reason is the root of the chain
-        raise ConfigError(one_line(outer)) from e
+    parsed = [parse(parser, line) for line in overrides]
     fixed = [str(o.input_line) for o in parsed if not o.is_sweep_override()]
     register()
     initialize = initialize_config_dir(config_dir=config_dir, version_base="1.3",
@@ -112,6 +109,7 @@ def trial_configs(overrides: list[str], multirun: bool, config_dir: str | None,
                                  job_name="trial")
     with initialize:
         check_group_options(parsed)
+        check_additions(parsed)
         base = compose(config_name, overrides=fixed, return_hydra_config=True)
         multirun = multirun or str(base.hydra.mode) == "RunMode.MULTIRUN"
         swept = [o for o in parsed if o.is_sweep_override()]
@@ -121,7 +119,7 @@ def trial_configs(overrides: list[str], multirun: bool, config_dir: str | None,
             kinds.check(base.hydra.launcher)
         if found is not None:
             found.update(multirun=multirun, sweep_name=str(base.sweep.name),
-                         sweep_dir=Path(str(base.hydra.sweep.dir)),
+                         sweep_dir=Path(str(base.paths.experiments)) / str(base.sweep.name),
                          remote=multirun and kinds.is_remote(base.hydra.launcher))
         for job in job_overrides(base, overrides, multirun, parser):
             cfg = compose(config_name, overrides=job, return_hydra_config=True)
@@ -129,6 +127,33 @@ def trial_configs(overrides: list[str], multirun: bool, config_dir: str | None,
             with open_dict(cfg):
                 del cfg["hydra"]
             yield cfg
+
+
+def parse(parser: OverridesParser, line: str) -> Override:
+    """One override, or one line naming it and what is wrong with it (not the parser's list of
+    grammar tokens)."""
+    try:
+        return parser.parse_override(line)
+    except (OverrideParseException, HydraException) as e:
+        root: BaseException = e
+        while root.__cause__ is not None and str(root.__cause__).strip() not in ("", "None"):
+            root = root.__cause__
+        reason = re.sub(r"\s*expecting \{.*?\}", "", first_line(str(root)))
+        reason = reason.replace("mismatched input '<EOF>'", "it ends where a value should follow")
+        raise ConfigError(f"cannot parse overrides: {line}: {reason}") from e
+
+
+def check_additions(parsed: list[Override]) -> None:
+    """``+key=value`` adds a key the configuration does not have: only config groups (a search
+    preset: ``+search=seed``) may be added; anything else is a typo (``+train.epoch=3``) that
+    would otherwise be carried along, unused, into the trial's id."""
+    groups = set(config_groups())
+    for o in parsed:
+        if (o.is_add() or o.is_force_add()) and o.key_or_group not in groups and \
+                not o.key_or_group.startswith("hydra"):
+            raise ConfigError(f"{o.input_line}: {o.key_or_group} is no key of sweeper's "
+                              "configuration (+ adds only config groups, like +search=seed; "
+                              "see `sweeper --help` for the keys)")
 
 
 def config_groups() -> list[str]:

@@ -5,7 +5,8 @@
 
 Refreshes the leaderboard (ranked by the sweep's objective) and writes
 ``objective_by_trial.png`` and ``parallel_coordinates.png`` next to it; ``--metric`` changes only
-what is shown. No TensorFlow import.
+what is shown. A trial record that cannot be read keeps its row (status ``unreadable``) and
+makes the command exit 1. No TensorFlow import.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from sweeper.cli import command
-from sweeper.errors import NoResults
+from sweeper.errors import NoResults, SweepIncomplete
 from sweeper.record import Status
 from sweeper.results import leaderboard, plots, table
 
@@ -58,6 +59,10 @@ def report(args: argparse.Namespace) -> None:
     _emit(ranked, args.format, f"sweep {args.sweep_dir.name}", args.top)
     if (ranked["status"] == Status.FAILED.value).all():  # the table above shows why
         raise NoResults(f"{args.sweep_dir}: every trial failed ({len(ranked)})")
+    broken = leaderboard.unreadable(problems)
+    if broken:  # the table has their rows, but not their figures
+        raise SweepIncomplete(f"{len(broken)} of {len(ranked)} trial records could not be read "
+                              "(named above): the table lacks their figures")
 
 
 def _positive(text: str) -> int:

@@ -53,7 +53,7 @@ BAD = [
     (["model.units=abc"], "model.units: Value 'abc'"),
     (["train.epochs=0"], "train.epochs=0: must be an integer >= 1"),
     (["train.batch_size=0"], "train.batch_size=0"),
-    (["optimizer.learning_rate=0"], "optimizer.learning_rate=0.0: must be a number > 0"),
+    (["optimizer.learning_rate=0"], "optimizer.learning_rate=0.0: must be a finite number > 0"),
     (["train.validation_split=1.0"], "train.validation_split=1.0: must be a number in (0, 1)"),
     (["model=resnet"], "model=resnet: unknown option; choose one of alexnet, cnn, lenet5, mlp"),
     (["-m", "optimizer=adam,nadam"], "optimizer=nadam: unknown option"),
@@ -106,6 +106,11 @@ BAD = [
     (["dataset=mnist", "dataset.cache_dir=keras", "dataset.origin=http://127.0.0.1:9/"],
      "dataset=mnist: cannot download http://127.0.0.1:9/mnist.npz ([Errno 111] Connection "
      "refused); place that file at keras/datasets/mnist.npz (hash 731c5ac6"),
+    (["+foo=bar"], "+foo=bar: foo is no key of sweeper's configuration"),
+    (["+train.epoch=3"], "+train.epoch=3: train.epoch is no key of sweeper's configuration"),
+    (["optimizer.learning_rate=inf"], "optimizer.learning_rate=inf: must be a finite number > 0"),
+    (["-m", "model.units=16,"],
+     "cannot parse overrides: model.units=16,: it ends where a value should follow"),
 ]
 
 

@@ -75,14 +75,23 @@ def test_failed_running_and_broken_trials_are_marked(tmp_path: Path,
     write_trial(mixed, trial_record("bad", "failed", None))
     write_trial(mixed, trial_record("busy", "running", None))
     write_trial(mixed, '{"trial_id": ', name="torn")
-    out, err = _report(capsys, str(mixed))
-    assert err.startswith(f"sweeper: warning: {mixed}/trials/torn/trial.json: skipped, "
+    with pytest.raises(SystemExit) as exit:  # the table lacks the torn trial's figures
+        report.main([str(mixed)])
+    assert exit.value.code == 1
+    captured = capsys.readouterr()
+    out, err = captured.out, captured.err
+    assert err.startswith(f"sweeper: warning: {mixed}/trials/torn/trial.json: "
                           "unreadable record (JSONDecodeError")
+    assert err.strip().splitlines()[-1] == ("sweeper: error: 1 of 4 trial records could not be "
+                                            "read (named above): the table lacks their figures")
+    assert "4 of 4 trials" in out
     assert "TrialFailed: nan loss at epoch 1" in out
     assert [line.split("│")[2].strip() for line in out.splitlines() if line.startswith("│")] == \
-        ["ok", "bad", "busy"]
-    out, _ = _report(capsys, str(mixed), "--format", "md")
-    assert "| **failed**" in out and "| **running**" in out
+        ["ok", "bad", "busy", "torn"]
+    with pytest.raises(SystemExit):
+        report.main([str(mixed), "--format", "md"])
+    out = capsys.readouterr().out
+    assert "| **failed**" in out and "| **running**" in out and "| **unreadable**" in out
     # One completed trial: its objective plotted; no hyperparameter varies, so no parallel plot.
     assert (mixed / PLOTS[0]).is_file() and not (mixed / PLOTS[1]).exists()
 

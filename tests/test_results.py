@@ -108,18 +108,22 @@ def test_ranking_ties_failures_and_unreadable_records(tmp_path: Path) -> None:
     write_trial(sweep, '{"schema": 1, "trial_id": "g", "sta', name="g")  # half-written
     (write_trial(sweep, "", name="h") / "trial.json").unlink()  # not started: no record yet
     ranked, problems = results.leaderboard(sweep)
-    assert ranked["trial_id"].tolist() == ["d", "c", "b", "a", "e", "f"]
+    # The unreadable record keeps its row, unranked: a trial never drops off the leaderboard.
+    assert ranked["trial_id"].tolist() == ["d", "c", "b", "a", "e", "f", "g"]
     assert ranked["rank"].tolist()[:4] == [1, 2, 3, 4] and ranked["rank"][4:].isna().all()
+    assert ranked["status"].tolist()[4:] == ["failed", "running", "unreadable"]
     half, missing = problems
-    assert half.startswith(f"{sweep}/trials/g/trial.json: skipped, unreadable record "
+    assert half.startswith(f"{sweep}/trials/g/trial.json: unreadable record "
                            "(JSONDecodeError: Unterminated string")
     assert missing == f"{sweep}/trials/h/trial.json: skipped, no record (the trial has not started)"
     csv = pd.read_csv(sweep / "leaderboard.csv")
     assert csv["trial_id"].tolist() == ranked["trial_id"].tolist()
-    assert csv["rank"].isna().tolist() == [False] * 4 + [True] * 2
+    assert csv["rank"].isna().tolist() == [False] * 4 + [True] * 3
     assert csv["error"][4] == "TrialFailed: nan loss at epoch 1"
+    assert csv["error"][6].startswith("unreadable record (JSONDecodeError")
     md = (sweep / "leaderboard.md").read_text().splitlines()
-    assert "**failed**" in md[6] and "**running**" in md[7] and "<NA>" not in "".join(md)
+    assert "**failed**" in md[6] and "**running**" in md[7] and "**unreadable**" in md[8]
+    assert "<NA>" not in "".join(md)
     assert sorted(p.name for p in sweep.iterdir()) == ["leaderboard.csv", "leaderboard.md",
                                                         "trials"]  # no temp files left
 
@@ -178,15 +182,18 @@ def test_records_that_disagree_on_the_objective_are_reported(tmp_path: Path) -> 
     (json.dumps({**trial_record("x"), "objective": {"name": "m", "mode": "up", "value": 1}}),
      "objective mode 'up', not max or min"),
 ])
-def test_a_broken_record_is_reported_and_skipped(tmp_path: Path, text: str, why: str) -> None:
+def test_a_broken_record_is_reported_and_kept_unranked(tmp_path: Path, text: str,
+                                                       why: str) -> None:
     sweep = tmp_path / "s"
     write_trial(sweep, trial_record("ok"))
     write_trial(sweep, text, name="x")
     ranked, problems = results.leaderboard(sweep)
-    assert ranked["trial_id"].tolist() == ["ok"]
+    assert ranked["trial_id"].tolist() == ["ok", "x"]
+    assert ranked["rank"].tolist()[0] == 1 and ranked["status"].tolist() == ["completed",
+                                                                            "unreadable"]
     (problem,) = problems
-    assert problem.startswith(f"{sweep}/trials/x/trial.json: skipped, unreadable record (")
-    assert why in problem
+    assert problem.startswith(f"{sweep}/trials/x/trial.json: unreadable record (")
+    assert why in problem and results.unreadable(problems) == problems
 
 
 def test_no_records_is_one_clear_error(tmp_path: Path) -> None:
@@ -212,9 +219,9 @@ def test_sweep_end_without_a_completed_trial_promotes_nothing_and_imports_no_ten
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "imported: []" in done.stdout and "│ x" in done.stdout
-    assert "trials/y/trial.json: skipped, unreadable record" in done.stderr
+    assert "trials/y/trial.json: unreadable record" in done.stderr
     assert "ERROR:sweeper.results.finish:no completed trial: nothing promoted" in done.stderr
-    assert pd.read_csv(sweep / "leaderboard.csv")["status"].tolist() == ["failed"]
+    assert pd.read_csv(sweep / "leaderboard.csv")["status"].tolist() == ["failed", "unreadable"]
     assert not (sweep / "best").exists()
 
 

@@ -203,7 +203,13 @@ def test_hparams_dashboard_shows_the_search_space(
     assert infos["model.units"]["domainDiscrete"] == [8, 16, 24, 32]
     assert infos["optimizer"]["domainDiscrete"] == ["adam", "sgd"]
     assert infos["train.epochs"]["domainDiscrete"] == [1, 3]  # Hyperband's epochs
-    assert {g["name"] for g in groups} == {t["trial_id"] for t in trials}
+    assert {Path(g["sessions"][0]["name"]).name for g in groups} == \
+        {t["trial_id"] for t in trials}
+    # Each trial is named by its search number and the values that vary: distinct, and short.
+    assert len({g["name"] for g in groups}) == len(trials)
+    assert all(g["name"].startswith(f"#{t}") for g, t in zip(
+        sorted(groups, key=lambda g: g["name"]), sorted(t["tuner"]["trial"] for t in trials),
+        strict=True))
     for group in groups:
         assert 0.0 <= group["hparams"]["model.dropout"] <= 0.5
         assert group["sessions"][0]["status"] == "STATUS_SUCCESS"

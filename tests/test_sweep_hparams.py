@@ -12,7 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
 from conftest import records, run_cli
+
+from sweeper.hparams import metric_tag
 
 STATUSES = ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]
 
@@ -63,15 +66,25 @@ def test_tensorboard_hparams_dashboard_lists_every_trial(grid_sweep: Path) -> No
         assert infos["optimizer"]["domainDiscrete"] == ["adam", "sgd"]
         assert infos["model.units"]["domainDiscrete"] == [8, 16]
         assert infos["model.dropout"]["domainDiscrete"] == [0.2]
+        # Each group option brings its own learning rate: both are in the domain, so
+        # TensorBoard's filter hides no trial.
+        assert infos["optimizer.learning_rate"]["domainDiscrete"] == [0.001, 0.01]
+        # What varies is marked so, and comes first: the dashboard's default columns.
+        varying = [h["name"] for h in experiment["hparamInfos"] if h.get("differs")]
+        assert varying == ["model.units", "optimizer", "optimizer.learning_rate"]
+        assert [h["name"] for h in experiment["hparamInfos"]][:3] == varying
         metrics = {(m["name"].get("group", ""), m["name"]["tag"])
                    for m in experiment["metricInfos"]}
-        assert {("validation", "epoch_accuracy"), ("", "test_accuracy")} <= metrics
+        board = pd.read_csv(grid_sweep / "experiments" / "grid" / "leaderboard.csv")
+        shown = {c for c in board if c.startswith(("val_", "test_")) or c in ("accuracy", "loss")}
+        assert metrics == {("", metric_tag(c)) for c in shown}  # every leaderboard metric
         groups = post(f"{api}/session_groups", {
             "experimentName": "", "allowedStatuses": STATUSES, "colParams": [],
             "startIndex": 0, "sliceSize": 100})["sessionGroups"]
-    assert {g["name"] for g in groups} == set(found)
-    for group in groups:
-        record = found[group["name"]]
+    by_run = {Path(g["sessions"][0]["name"]).name: g for g in groups}
+    assert set(by_run) == set(found)
+    for trial_id, group in by_run.items():
+        record = found[trial_id]
         assert group["hparams"]["optimizer"] == record["hparams"]["optimizer"]
         assert group["hparams"]["model.units"] == record["hparams"]["model.units"]
         (session,) = group["sessions"]
@@ -79,7 +92,7 @@ def test_tensorboard_hparams_dashboard_lists_every_trial(grid_sweep: Path) -> No
         values = {(m["name"].get("group", ""), m["name"]["tag"]): m["value"]
                   for m in group["metricValues"]}
         assert values[("", "test_accuracy")] == record["metrics"]["test_accuracy"]
-        assert values[("validation", "epoch_accuracy")] > 0
+        assert values[("", "best/val_accuracy")] == record["metrics"]["val_accuracy"]
 
 
 def test_failed_trial_shows_failure_status_in_tensorboard(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ def test_one_epoch_trial_writes_record_checkpoint_and_tensorboard_run(tmp_path: 
     (record,) = records(tmp_path / "experiments" / "one")
     trial_dir = tmp_path / "experiments" / "one" / "trials" / record["trial_id"]
     assert record["schema"] == 1 and record["status"] == "completed" and record["error"] is None
-    assert record["trial_id"].startswith("train.epochs=1-")
+    assert record["trial_id"].startswith("epochs=1-")
     assert record["hparams"]["model"] == "mlp" and record["hparams"]["train.epochs"] == 1
     assert record["objective"] == {"name": "val_accuracy", "mode": "max",
                                    "value": record["metrics"]["val_accuracy"]}

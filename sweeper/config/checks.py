@@ -3,6 +3,7 @@ folders. Each failure is one line naming the key and what is allowed (:class:`Co
 
 from __future__ import annotations
 
+import math
 import re
 import tempfile
 from pathlib import Path
@@ -39,7 +40,8 @@ def validate(cfg: DictConfig) -> None:
     _check(m.width > 0, "model.width", m.width, "a number > 0")
     _check(m.input_size is None or m.input_size >= 8, "model.input_size", m.input_size,
            "null or an integer >= 8")
-    _check(o.learning_rate > 0, "optimizer.learning_rate", o.learning_rate, "a number > 0")
+    _check(math.isfinite(o.learning_rate) and o.learning_rate > 0, "optimizer.learning_rate",
+           o.learning_rate, "a finite number > 0")
     _check(0 <= o.momentum < 1, "optimizer.momentum", o.momentum, "a number in [0, 1)")
     _check(t.epochs >= 1, "train.epochs", t.epochs, "an integer >= 1")
     _check(t.batch_size >= 1, "train.batch_size", t.batch_size, "an integer >= 1")
@@ -64,11 +66,16 @@ def validate(cfg: DictConfig) -> None:
     if d.name == "directory":
         _check_directory(d)
     _check_augment(cfg.augment)
-    for key in ("experiments", "logs"):
-        _check_writable(f"paths.{key}", Path(cfg.paths[key]))
+    # The roots, and the sweep's own folders where they exist already (a re-run): a trial
+    # that trains for an hour must not find at the end that its results cannot be written.
+    experiments, logs = Path(cfg.paths.experiments), Path(cfg.paths.logs)
+    for key, root, path in (("paths.experiments", experiments, experiments / name / "trials"),
+                            ("paths.logs", logs, logs / name)):
+        _check_writable(key, root, path)
 
 
-def _check_writable(key: str, path: Path) -> None:
+def _check_writable(key: str, value: Path, path: Path) -> None:
+    """``path`` (or, where it does not exist yet, the folder that would hold it) takes files."""
     existing = path.absolute()
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -76,7 +83,7 @@ def _check_writable(key: str, path: Path) -> None:
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as e:
-        raise ConfigError(f"{key}={path}: not writable ({existing}: {e.strerror})") from e
+        raise ConfigError(f"{key}={value}: not writable ({existing}: {e.strerror})") from e
 
 
 def _check_dataset(d: Any) -> None:

@@ -9,6 +9,9 @@ from typing import Any
 from sweeper.config.keys import is_bookkeeping
 
 _TUNER_TRIAL = re.compile(r"(?:^|,)tuner\.trial=('?[0-9]+'?)(?=,|$)")
+# A comma that starts the next override (not one inside a list value such as [12,12]).
+_QUOTES = str.maketrans("", "", "[]'\" ")
+_OVERRIDE = re.compile(r",(?=[+~]*[A-Za-z_][\w.]*=)")
 
 
 def trial_id(override_dirname: str) -> str:
@@ -20,14 +23,25 @@ def trial_id(override_dirname: str) -> str:
     if not override_dirname:
         return "default"
     readable = override_dirname
+    lead = ""
     # A searched trial leads with the tuner's trial number, so its folders sort in search order.
     searched = _TUNER_TRIAL.search(override_dirname)
     if searched:
-        rest = (override_dirname[:searched.start()] + override_dirname[searched.end():]).strip(",")
-        readable = f"{searched.group(1).strip(chr(39))}_{rest}"
-    readable = re.sub(r"[^A-Za-z0-9.=_-]+", "_", readable.replace(",", "_"))[:80]
+        readable = (override_dirname[:searched.start()] + override_dirname[searched.end():])
+        lead = searched.group(1).strip("'") + "_"
+    # Short keys (units=16, not model.units=16): the whole id stays readable where TensorBoard
+    # and terminals have little room; the hash keeps ids distinct.
+    parts = [_short(part) for part in _OVERRIDE.split(readable.strip(",")) if part]
+    readable = re.sub(r"[^A-Za-z0-9.=_-]+", "_", lead + "_".join(parts).translate(_QUOTES))
+    readable = re.sub(r"__+", "_", readable)[:80]
     digest = hashlib.sha1(override_dirname.encode()).hexdigest()[:8]
     return f"{readable.strip('_')}-{digest}"
+
+
+def _short(override: str) -> str:
+    """``model.units=16`` -> ``units=16``; a group's choice (``optimizer=adam``) stays whole."""
+    key, _, value = override.partition("=")
+    return f"{key.lstrip('+~').rpartition('.')[2]}={value}"
 
 
 def config_yaml(cfg: Any) -> str:

@@ -7,12 +7,14 @@ each trial's outcome.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
 
+from sweeper.config.keys import identity
 from sweeper.record import Status, TrialRecord
 
 
@@ -34,6 +36,22 @@ class Outcome:
     status: str  # completed or failed
     value: float | None = None
     error: str = ""
+
+
+def distinct(batch: Sequence[Sequence[str]]) -> tuple[list[list[str]], list[int]]:
+    """The batch with each configuration once (two jobs whose overrides differ only in
+    bookkeeping keys, or in order, are the same trial: one folder), and for each job of the batch
+    the position of the one that runs it."""
+    runs: list[list[str]] = []
+    seen: dict[tuple[str, ...], int] = {}
+    index = []
+    for overrides in batch:
+        key = tuple(sorted(identity(overrides)))
+        if key not in seen:
+            seen[key] = len(runs)
+            runs.append(list(overrides))
+        index.append(seen[key])
+    return runs, index
 
 
 def trial_folder(ret: JobReturn) -> Path | None:

@@ -32,7 +32,7 @@ from hydra.core.utils import JobReturn, setup_globals
 
 from sweeper.launch import kinds
 from sweeper.launch.devices import Slot
-from sweeper.launch.jobs import Job, Outcome, died_return, outcome, record_death
+from sweeper.launch.jobs import Job, Outcome, died_return, distinct, outcome, record_death
 from sweeper.launch.progress import Board
 from sweeper.launch.worker import worker_main
 
@@ -237,7 +237,11 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
     pool: Pool = launcher.pool
     log.info("pool: %d trial(s) on %d slot(s): %s", len(job_overrides), len(pool.slots),
              ", ".join(slot.name for slot in pool.slots))
-    jobs = [Job(initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)]
+    runs, index = distinct(job_overrides)
+    if len(runs) < len(job_overrides):
+        log.info("pool: %d configuration(s) given more than once run once",
+                 len(job_overrides) - len(runs))
+    jobs = [Job(initial_job_idx + i, o) for i, o in enumerate(runs)]
     board = Board([(j.idx, j.overrides) for j in jobs], len(pool.slots), s.get("live"))
     board.log_plan()
     try:
@@ -247,4 +251,4 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
         pool.close()  # Ctrl-C or a broken pool: no worker outlives the sweep
         launcher.pool = None
         raise
-    return [results[job.idx] for job in jobs]
+    return [results[jobs[i].idx] for i in index]

@@ -20,7 +20,7 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, setup_globals
 from omegaconf import DictConfig, open_dict
 
-from sweeper.launch.jobs import Job, died_return, outcome, record_death
+from sweeper.launch.jobs import Job, died_return, distinct, outcome, record_death
 from sweeper.launch.progress import Board
 from sweeper.launch.ray_cluster import ray_room
 from sweeper.record import RECORD, TrialRecord
@@ -48,8 +48,9 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
              ray.get_runtime_context().gcs_address)
     submitted = time.time()
     jobs: dict[Any, Job] = {}
-    for i, overrides in enumerate(job_overrides):
-        job = Job(initial_job_idx + i, list(overrides), attempts=1)
+    runs, index = distinct(job_overrides)
+    for i, overrides in enumerate(runs):
+        job = Job(initial_job_idx + i, overrides, attempts=1)
         sweep_config = _sweep_config(context, config, job)
         ref = launch_job_on_ray(context, launcher.ray_cfg.remote, sweep_config,
                                 launcher.task_function, Singleton.get_state())
@@ -77,7 +78,8 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
             for ref in pending:  # Ctrl-C: no trial goes on without the sweep
                 ray.cancel(ref, force=True)
             raise
-    return [results[job.idx] for job in jobs.values()]
+    ordered = list(jobs.values())
+    return [results[ordered[i].idx] for i in index]
 
 
 def _sweep_config(context: Any, config: DictConfig, job: Job) -> DictConfig:

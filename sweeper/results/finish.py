@@ -22,7 +22,6 @@ from omegaconf import DictConfig
 
 from sweeper import hparams
 from sweeper.atomic import write_json
-from sweeper.config.overrides import lines, sweep_arguments
 from sweeper.errors import NoResults, SweepIncomplete
 from sweeper.record import now_iso
 
@@ -36,13 +35,16 @@ class SweepCallback(Callback):
     best trial promoted to ``best/``."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        (Path(str(config.hydra.sweep.dir)) / OUTCOME).unlink(missing_ok=True)
+        from sweeper.search.domains import sweep_domains
+
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        (sweep_dir / OUTCOME).unlink(missing_ok=True)
         logdir = Path(config.paths.logs) / config.sweep.name
-        hparams.write_experiment(logdir, sweep_domains(config))
+        hparams.write_experiment(logdir, sweep_dir, sweep_domains(config))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        problems = finish_sweep(sweep_dir)
+        problems = finish_sweep(sweep_dir, Path(config.paths.logs) / config.sweep.name)
         try:
             write_json(sweep_dir / OUTCOME, {"finished_at": now_iso(), "problems": problems})
         except OSError as e:  # the command finds no outcome and says so
@@ -64,9 +66,10 @@ def check_outcome(sweep_dir: Path, since: float) -> None:
         raise SweepIncomplete("; ".join(problems))
 
 
-def finish_sweep(sweep_dir: Path, top: int = 10) -> list[str]:
-    """Leaderboard and plots of ``sweep_dir``, its top trials printed, its best one promoted;
-    returns what a complete sweep would have and this one lacks (one line each)."""
+def finish_sweep(sweep_dir: Path, logdir: Path | None = None, top: int = 10) -> list[str]:
+    """Leaderboard and plots of ``sweep_dir``, the search's progress into its TensorBoard
+    ``logdir``, its top trials printed, its best one promoted; returns what a complete sweep
+    would have and this one lacks (one line each)."""
     from sweeper.results import leaderboard, plots, table
 
     problems = _search_stopped(sweep_dir)
@@ -77,9 +80,14 @@ def finish_sweep(sweep_dir: Path, top: int = 10) -> list[str]:
         return [*problems, f"no leaderboard ({e})"]
     for line in skipped:
         log.warning("%s", line)
+    broken = leaderboard.unreadable(skipped)
+    if broken:
+        problems.append(f"{len(broken)} trial record(s) could not be read")
     try:
         plots.plots(sweep_dir, ranked)
-    except Exception as e:  # a plot is not worth the promotion that follows
+        if logdir is not None:
+            _write_progress(logdir, ranked)
+    except Exception as e:  # a picture is not worth the promotion that follows
         log.warning("plots not written: %s: %s", type(e).__name__, e)
     table.print_table(ranked, top, title=f"sweep {sweep_dir.name}: top {top} of {len(ranked)}")
     log.info("leaderboard: %s", sweep_dir / leaderboard.LEADERBOARD_CSV)
@@ -94,6 +102,17 @@ def finish_sweep(sweep_dir: Path, top: int = 10) -> list[str]:
         log.warning("%s", line)
     log.info("%s", describe_promotion(result, sweep_dir))
     return problems
+
+
+def _write_progress(logdir: Path, ranked: Any) -> None:
+    """The best objective after each finished trial, in the order they finished."""
+    from sweeper.results.leaderboard import objective
+
+    name, mode = objective(ranked)
+    done = ranked[ranked["rank"].notna()].sort_values("finished_at", kind="stable")
+    values = done["objective"].astype(float)
+    best = values.cummax() if mode == "max" else values.cummin()
+    hparams.write_sweep_progress(logdir, name, best.tolist())
 
 
 def _search_stopped(sweep_dir: Path) -> list[str]:
@@ -125,24 +144,3 @@ def describe_promotion(result: dict[str, Any], sweep_dir: Path) -> str:
     verb = "promoted" if result["changed"] else "kept (no better trial)"
     return (f"{verb} trial {info['trial_id']} ({objective['name']}={objective['value']:.4f}) in "
             f"{sweep_dir / 'best'}, saved_model version {info['version']}")
-
-
-def sweep_domains(config: DictConfig) -> dict[str, hparams.Domain]:
-    """Every hyperparameter a trial of this sweep records, with the values the sweep gives it.
-
-    Values come from the sweep's overrides (``hydra.sweeper.params`` and the command line); a
-    hyperparameter no override sweeps has the one value of the composed configuration. Sweep
-    syntax the basic grid does not enumerate (intervals) is left to its own sweeper; the tuner
-    sweeper's domains come from its search space (intervals as intervals).
-    """
-    from sweeper.search import plan, settings
-
-    if settings.is_tuner(config.hydra.sweeper):
-        return plan.domains(config)
-    parsed = sweep_arguments(config.hydra.sweeper, list(config.hydra.overrides.task))
-    domains: dict[str, hparams.Domain] = {
-        k: [v] for k, v in hparams.trial_hparams(config, lines(parsed)).items()}
-    for o in parsed:
-        if o.is_sweep_override() and not o.is_interval_sweep():
-            domains[o.key_or_group] = list(o.sweep_iterator())
-    return domains

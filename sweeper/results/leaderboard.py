@@ -20,34 +20,41 @@ from sweeper.record import RECORD, RecordError, Status, TrialRecord
 LEADERBOARD_CSV = "leaderboard.csv"
 LEADERBOARD_MD = "leaderboard.md"
 FIRST = ["rank", "trial_id", "label", "status", "objective"]
-LAST = ["best_epoch", "epochs", "continues", "continued_in", "duration_s", "device", "node",
-        "error"]
+LAST = ["best_epoch", "epochs", "continues", "continued_in", "duration_s", "finished_at",
+        "device", "node", "error"]
+UNREADABLE = "unreadable"  # the status of a trial whose record cannot be read
+UNREADABLE_PROBLEM = "unreadable record"
 # Ties on the ranking metric go to the lower validation loss, then the shorter trial.
 TIE_BREAKERS = ("val_loss", "duration_s")
 
 
 def load(sweep_dir: Path) -> tuple[pd.DataFrame, list[str]]:
-    """One row per readable trial record, and one line (file: why) per record skipped."""
+    """One row per trial folder with a record, and one line (file: why) per record that could
+    not be read. Such a trial keeps its row, unranked, with the status ``unreadable``: the
+    leaderboard never loses a trial that best.json or a reader may name."""
     if not sweep_dir.is_dir():
         raise NoResults(f"{sweep_dir}: no such sweep folder")
-    rows, problems, overrides = [], [], []
+    rows, problems, overrides, broken = [], [], [], []
     for folder in sorted(p for p in (sweep_dir / "trials").glob("*") if p.is_dir()):
         path = folder / RECORD
         try:
             record = TrialRecord.load(folder)
             rows.append(_row(record, folder.name))
             overrides.append(identity(record.overrides))
+            continue
         except FileNotFoundError:
             problems.append(f"{path}: skipped, no record (the trial has not started)")
+            continue
         except RecordError as e:
-            problems.append(f"{path}: skipped, unreadable record ({e})")
+            why = str(e)
         except (OSError, ValueError) as e:
-            problems.append(f"{path}: skipped, unreadable record ({type(e).__name__}: {e})")
+            why = f"{type(e).__name__}: {e}"
+        problems.append(f"{path}: {UNREADABLE_PROBLEM} ({why})")
+        broken.append({"trial_id": folder.name, "label": folder.name, "status": UNREADABLE,
+                       "error": f"unreadable record ({why})"})
     if not rows:
         skipped = f" ({len(problems)} skipped)" if problems else ""
         raise NoResults(f"{sweep_dir}: no readable trial records under trials/{skipped}")
-    # pd.array infers each column from its values: ints stay Int64 even beside a missing value,
-    # and 0.0/1.0 stay Float64 (DataFrame.convert_dtypes would turn those into integers).
     # A trial as a person names it: what sets it apart from the sweep's other trials (its id
     # where that is nothing, or not enough to tell it from another).
     common = set.intersection(*map(set, overrides)) if len(overrides) > 1 else set()
@@ -55,6 +62,9 @@ def load(sweep_dir: Path) -> tuple[pd.DataFrame, list[str]]:
     for row, name in zip(rows, labels, strict=True):
         row["label"] = name if labels.count(name) == 1 and name != label([]) else \
             row["trial_id"]
+    rows += broken
+    # pd.array infers each column from its values: ints stay Int64 even beside a missing value,
+    # and 0.0/1.0 stay Float64 (DataFrame.convert_dtypes would turn those into integers).
     columns = list(dict.fromkeys(c for row in rows for c in row))
     df = pd.DataFrame({c: pd.array([row.get(c) for row in rows]) for c in columns})
     # The objective and metrics are numbers even where no trial has one yet (a sweep of failed
@@ -71,6 +81,11 @@ def load(sweep_dir: Path) -> tuple[pd.DataFrame, list[str]]:
     return df, problems
 
 
+def unreadable(problems: list[str]) -> list[str]:
+    """The problems that are trial records that could not be read."""
+    return [p for p in problems if f": {UNREADABLE_PROBLEM} (" in p]
+
+
 def _row(record: TrialRecord, folder: str) -> dict[str, Any]:
     """The leaderboard row of one record; raises on anything a trial would not have written."""
     if record.trial_id != folder:
@@ -85,7 +100,8 @@ def _row(record: TrialRecord, folder: str) -> dict[str, Any]:
     row.update({k: _number(v) for k, v in record.metrics.items()})
     row.update(best_epoch=_number(record.best_epoch, int),
                epochs=_number(record.epochs_completed, int),
-               duration_s=_number(record.duration_s), device=record.device,
+               duration_s=_number(record.duration_s), finished_at=record.finished_at,
+               device=record.device,
                node=record.node or record.host, error=record.error)
     warm_start = record.warm_start or {}
     if warm_start.get("trial"):  # a Hyperband survivor: it continues that trial's training
@@ -94,8 +110,8 @@ def _row(record: TrialRecord, folder: str) -> dict[str, Any]:
 
 
 _COUNTS = ("best_epoch", "epochs")
-_NOT_FLOAT = ("trial_id", "label", "status", "objective_name", "objective_mode", "device", "node",
-              "error", "continues", *_COUNTS)
+_NOT_FLOAT = ("trial_id", "label", "status", "finished_at", "objective_name", "objective_mode",
+              "device", "node", "error", "continues", *_COUNTS)
 
 
 def _number(value: Any, kind: type = float) -> Any:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sweeper.errors import NoResults
+from sweeper.errors import ExportError, NoResults
 from sweeper.record import TrialRecord, now_iso
 from sweeper.results import formats, leaderboard
 from sweeper.results.formats import sha256
@@ -64,9 +64,13 @@ class Promotion:
 
 
 def promote(sweep_dir: Path) -> Promotion:
-    """Promote the leaderboard's best completed trial. Raises :class:`NoResults` when there is
-    none to promote, :class:`~sweeper.errors.ExportError` when its SavedModel cannot be built
-    (``best/`` is then left as it was)."""
+    """Promote the leaderboard's best completed trial whose checkpoint can be served.
+
+    ``best/`` is checked first: a promoted model that no longer matches its best.json (a
+    truncated or replaced file) is promoted anew. A better trial whose checkpoint is missing or
+    cannot be loaded is passed over, and said so. Raises :class:`NoResults` when no trial can be
+    promoted, :class:`~sweeper.errors.ExportError` when the trials that beat an intact ``best/``
+    cannot be exported (``best/`` is then left as it was)."""
     df, _ = leaderboard.load(sweep_dir)
     ranked = leaderboard.rank(df)
     if ranked["rank"].isna().all():  # before the lock: bad input writes nothing
@@ -75,48 +79,90 @@ def promote(sweep_dir: Path) -> Promotion:
         for stale in sweep_dir.glob(f"{STAGING}*"):  # left by a killed promotion
             shutil.rmtree(stale, ignore_errors=True)
         before = current(sweep_dir)
-        trial_dir, record, skipped = _winner(sweep_dir, ranked)
-        checkpoint = trial_dir / record.checkpoint
-        digest = sha256(checkpoint)
-        if before is not None and not _beats(record, digest, before, leaderboard.objective(df)):
-            return Promotion(before, False, skipped)
-        version = _next_version(sweep_dir, before)
-        staging = sweep_dir / f"{STAGING}{os.getpid()}"
-        staging.mkdir()
-        try:
-            shutil.copy2(checkpoint, staging / "model.keras")
-            model = formats.load(staging / "model.keras")
-            serving = formats.saved_model(model, staging / "saved_model" / str(version))
-            objective = record.objective
-            info = {
-                "trial_id": record.trial_id, "sweep": record.sweep, "version": version,
-                "saved_model": f"saved_model/{version}",
-                "objective": {"name": objective.name, "mode": objective.mode,
-                              "value": objective.value},
-                "hparams": record.hparams, "metrics": record.metrics,
-                "checkpoint": str(checkpoint.relative_to(sweep_dir)),
-                "checkpoint_sha256": digest, "serving": serving,
-                "versions": record.versions, "promoted_at": now_iso(),
-                "history": _history(before),
-            }
-            # A plain write: the whole of best/ is renamed into place below.
-            (staging / "best.json").write_text(json.dumps(info, indent=2) + "\n")
-            _swap(sweep_dir, staging)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return Promotion(info, True, skipped)
+        skipped: list[str] = []
+        damage = _damage(sweep_dir, before)
+        if damage:
+            skipped.append(f"best/ is damaged ({damage}); promoted anew")
+        intact = before if not damage else None
+        failure: ExportError | None = None
+        for trial_dir, record in _candidates(sweep_dir, ranked, skipped):
+            checkpoint = trial_dir / record.checkpoint
+            digest = sha256(checkpoint)
+            if intact is not None and not _beats(record, digest, intact,
+                                                 leaderboard.objective(df)):
+                if failure is not None:  # a better trial exists, and cannot be served
+                    raise failure
+                return Promotion(intact, False, skipped)
+            try:
+                info = _build(sweep_dir, record, checkpoint, digest, before)
+            except ExportError as e:
+                failure = failure or e
+                skipped.append(f"trial {record.trial_id}: its checkpoint cannot be served "
+                               f"({e}); not promoted")
+                continue
+            return Promotion(info, True, skipped)
+    if failure is not None:
+        raise failure
+    raise NoResults(f"{sweep_dir}: no completed trial with a usable checkpoint to promote")
 
 
-def _winner(sweep_dir: Path, ranked: Any) -> tuple[Path, TrialRecord, list[str]]:
-    """The best-ranked completed trial whose checkpoint is there, and the trials passed over."""
-    skipped: list[str] = []
+def _build(sweep_dir: Path, record: TrialRecord, checkpoint: Path, digest: str,
+           before: dict[str, Any] | None) -> dict[str, Any]:
+    """Build ``best/`` from ``record``'s checkpoint beside the sweep, and swap it into place."""
+    version = _next_version(sweep_dir, before)
+    model = formats.load(checkpoint)  # an unloadable checkpoint is named as the trial's own
+    staging = sweep_dir / f"{STAGING}{os.getpid()}"
+    staging.mkdir()
+    try:
+        shutil.copy2(checkpoint, staging / "model.keras")
+        serving = formats.saved_model(model, staging / "saved_model" / str(version))
+        objective = record.objective
+        info = {
+            "trial_id": record.trial_id, "sweep": record.sweep, "version": version,
+            "saved_model": f"saved_model/{version}",
+            "objective": {"name": objective.name, "mode": objective.mode,
+                          "value": objective.value},
+            "hparams": record.hparams, "metrics": record.metrics,
+            "checkpoint": str(checkpoint.relative_to(sweep_dir)),
+            "checkpoint_sha256": digest, "serving": serving,
+            "versions": record.versions, "promoted_at": now_iso(),
+            "history": _history(before),
+        }
+        # A plain write: the whole of best/ is renamed into place below.
+        (staging / "best.json").write_text(json.dumps(info, indent=2) + "\n")
+        _swap(sweep_dir, staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return info
+
+
+def _damage(sweep_dir: Path, before: dict[str, Any] | None) -> str | None:
+    """What is wrong with the promoted model, if anything: it must be the checkpoint best.json
+    names (its sha256), with its SavedModel."""
+    if before is None:
+        return None
+    best = sweep_dir / BEST
+    model = best / "model.keras"
+    if not model.is_file():
+        return "no model.keras"
+    if sha256(model) != before.get("checkpoint_sha256"):
+        return "model.keras does not match best.json's checkpoint_sha256"
+    if not (best / str(before.get("saved_model")) / "saved_model.pb").is_file():
+        return f"no {before.get('saved_model')}/saved_model.pb"
+    return None
+
+
+def _candidates(sweep_dir: Path, ranked: Any,
+                skipped: list[str]) -> Iterator[tuple[Path, TrialRecord]]:
+    """The ranked completed trials whose checkpoint is there, best first; the others are noted
+    in ``skipped``."""
     for trial_id in ranked.loc[ranked["rank"].notna(), "trial_id"]:
         trial_dir = sweep_dir / "trials" / str(trial_id)
         record = TrialRecord.read(trial_dir)
         if record is not None and (trial_dir / record.checkpoint).is_file():
-            return trial_dir, record, skipped
-        skipped.append(f"trial {trial_id}: its checkpoint is missing; not promoted")
-    raise NoResults(f"{sweep_dir}: no completed trial to promote")
+            yield trial_dir, record
+        else:
+            skipped.append(f"trial {trial_id}: its checkpoint is missing; not promoted")
 
 
 def _beats(record: TrialRecord, digest: str, before: dict[str, Any],

@@ -11,7 +11,6 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from sweeper import hparams
 from sweeper.config.keys import is_bookkeeping, is_hparam, key_of
 from sweeper.config.overrides import sweep_arguments
 from sweeper.errors import SearchError
@@ -52,20 +51,6 @@ def preflight_jobs(config: DictConfig, arguments: Sequence[str],
             jobs.append(space.fixed + first[:i] + [f"{p.key}={format_value(value)}"] + first[i + 1:]
                         + extra)
     return jobs
-
-
-def domains(config: DictConfig) -> dict[str, hparams.Domain]:
-    """The HParams dashboard's domain of every hyperparameter a trial of this search records."""
-    settings = Settings.of(config.hydra.sweeper)
-    arguments = list(config.hydra.overrides.task)
-    space = space_of(config, arguments, ())
-    out: dict[str, hparams.Domain] = {
-        k: [v] for k, v in hparams.trial_hparams(config, space.fixed).items()}
-    for p in space.swept():
-        out[p.name] = p.domain()
-    if settings.algorithm == "hyperband":
-        out["train.epochs"] = list(settings.hyperband_epochs())
-    return out
 
 
 def spec(config: DictConfig, settings: Settings, space: Space) -> dict[str, Any]:

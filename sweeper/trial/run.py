@@ -49,6 +49,9 @@ class Trial:
         self.overrides = overrides
         self.tb_run = Path(cfg.paths.logs) / cfg.sweep.name / self.id
         self.hparams = hparams.trial_hparams(cfg, overrides)
+        tuner_trial = cfg.tuner.trial
+        self.group = hparams.group_name(self.id, self.hparams, trial_dir.parent.parent,
+                                        None if tuner_trial is None else str(tuner_trial))
         self.backup = trial_dir / BACKUP
 
     def run(self) -> float:
@@ -136,7 +139,7 @@ class Trial:
         record.device = _device(gpus)
         # A trial given several GPUs trains on all of them, as in the MirroredStrategy tutorial.
         strategy = tf.distribute.MirroredStrategy() if gpus > 1 else tf.distribute.get_strategy()
-        history = self._history = record.history
+        history = record.history
         fresh = record.resumed_from_epoch is None
         if fresh:  # an earlier, unfinished attempt's events and backup would mislead
             shutil.rmtree(self.tb_run, ignore_errors=True)
@@ -144,7 +147,7 @@ class Trial:
         else:
             log.info("trial %s: resuming after epoch %d", self.id, len(history))
         self._writer = tf.summary.create_file_writer(str(self.tb_run))
-        self._write_pb(hparams.session_start_summary(self.hparams, self.id))
+        self._write_pb(hparams.session_start_summary(self.hparams, self.group))
 
         tic = time.time()
         splits = data.load(cfg.dataset, t.validation_split)
@@ -188,9 +191,9 @@ class Trial:
 
         tic = time.time()
         scores, matrix = evaluate.scores(keras.models.load_model(checkpoint), splits)
-        self._log_scores(scores, matrix, splits.class_names)
-        record.timings["evaluate_s"] = round(time.time() - tic, 3)
         record.complete(1 + [h.get(metric) for h in history].index(best), scores)
+        self._log_scores(record, matrix, splits.class_names)
+        record.timings["evaluate_s"] = round(time.time() - tic, 3)
         self._end_session(Status.COMPLETED)
         log.info("trial %s: %s=%.4f at epoch %d, test_accuracy=%.4f", self.id, metric,
                  best, record.best_epoch, scores["test_accuracy"])
@@ -219,16 +222,20 @@ class Trial:
         log.info("trial %s: continues trial %s after epoch %d", self.id, t.warm_start,
                  t.initial_epoch)
 
-    def _log_scores(self, scores: dict[str, float], matrix: np.ndarray,
+    def _log_scores(self, record: TrialRecord, matrix: np.ndarray,
                     names: tuple[str, ...]) -> None:
-        """Test scores and the confusion matrix into the trial's TensorBoard run."""
+        """The trial's figures into its TensorBoard run, as the leaderboard holds them: the best
+        epoch's metrics and its checkpoint's test scores (each metric is written once, so the
+        HParams dashboard, which shows a metric's last value, shows these), at the best epoch's
+        step of the curves; and the confusion matrix."""
         import tensorflow as tf
 
         write_atomic(self.dir / CONFUSION, evaluate.confusion_csv(matrix, names))
-        step = len(self._history)  # the epochs actually run (early stopping may end sooner)
+        assert record.best_epoch is not None
+        step = record.best_epoch - 1  # Keras's TensorBoard callback counts epochs from 0
         with self._writer.as_default():
-            for name, value in scores.items():
-                tf.summary.scalar(name, value, step=step)
+            for name, value in record.metrics.items():
+                tf.summary.scalar(hparams.metric_tag(name), value, step=step)
             image = evaluate.confusion_image(matrix, names)
             tf.summary.image("test_confusion_matrix", tf.expand_dims(image, 0), step=step)
 
@@ -242,7 +249,7 @@ class Trial:
     def _end_session(self, status: Status) -> None:
         writer = getattr(self, "_writer", None)
         if writer is None:  # failed before TensorFlow was up: write without it
-            start = hparams.session_start_summary(self.hparams, self.id)
+            start = hparams.session_start_summary(self.hparams, self.group)
             hparams.write_summaries(self.tb_run, start, hparams.session_end_summary(status.value))
             return
         self._write_pb(hparams.session_end_summary(status.value))

@@ -1,0 +1,41 @@
+"""One sweep process per sweep folder: an OS file lock held for the sweep's life.
+
+The kernel releases the lock when the process ends, however it ends (``kill -9`` included), so it
+is never stale. The file names the holder, so a second command can say who has it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+from pathlib import Path
+from typing import IO
+
+from sweeper.errors import SweepLocked
+
+LOCK = ".sweep.lock"
+_held: dict[Path, IO[str]] = {}  # open lock files of this process, kept open for its life
+
+
+def hold(sweep_dir: Path) -> None:
+    """Take the lock of ``sweep_dir`` for the rest of this process's life; raise
+    :class:`SweepLocked` naming the holder's pid and host when another process has it."""
+    sweep_dir = sweep_dir.absolute()
+    if sweep_dir in _held:
+        return
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    f = open(sweep_dir / LOCK, "a+")  # noqa: SIM115 (kept open: closing it would unlock)
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "another process"
+        f.close()
+        raise SweepLocked(f"sweep {sweep_dir.name} is running ({holder}); wait for it to end, "
+                          "or use another sweep.name") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+    f.flush()
+    _held[sweep_dir] = f
