@@ -4,7 +4,8 @@
 
 Each worker runs sweeper's own trial (sweeper.trial.run) with ``sweeper.trial.data.load`` swapped
 for the chosen loader, and writes what the benchmark reads into DIR/<pid>.json: the images each
-split holds, the seconds its warm-up spent loading the data, and its peak RSS (VmHWM).
+split holds, the seconds its warm-up spent loading the data, the CPU seconds of loading and of
+the trial, and its peak RSS (VmHWM).
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from omegaconf import DictConfig
 from sweeper.config.schema import CONFIG_NAME, CONFIG_PATH, register
 
 register()
-_seen: dict[str, Any] = {"warm_up_s": 0.0}
+_seen: dict[str, Any] = {"warm_up_s": 0.0, "load_cpu_s": 0.0}
+
+
+def _cpu_s() -> float:
+    """CPU seconds this process has used (all its threads): a measure other load on a shared
+    machine does not change."""
+    t = os.times()
+    return t.user + t.system
 
 
 def _install() -> None:
@@ -40,7 +48,9 @@ def _install() -> None:
     def counted(dataset: DictConfig, validation_split: float) -> Any:
         key = str(dataset.path)
         if key not in cache:  # loaded once per worker, as sweeper's own load is
+            cpu = _cpu_s()
             cache[key] = load(dataset, validation_split)
+            _seen["load_cpu_s"] = _cpu_s() - cpu
             _seen["counts"] = data_loaders.counts(cache[key])
         return cache[key]
 
@@ -68,7 +78,9 @@ def task(cfg: DictConfig) -> float:
     _install()
     from sweeper.trial import run
 
+    cpu = _cpu_s()
     value = run.run(cfg)
+    _seen["trial_cpu_s"] = _cpu_s() - cpu
     out = Path(os.environ["SWEEPER_BENCH_OUT"])
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{os.getpid()}.json").write_text(json.dumps(
