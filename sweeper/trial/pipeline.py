@@ -100,6 +100,7 @@ def _reader(decoding: Decoding) -> Any:
         return tf.cond((h == height) & (w == width), lambda: pixels,
                        lambda: tf.cond((h > height) | (w > width), lambda: shrink(pixels),
                                        lambda: enlarge(pixels)))
+
     white16 = float(2 ** decoding.bits_stored - 1 if decoding.bits_stored else 65535)
     grey = decoding.channels == 1
 
