@@ -28,7 +28,7 @@ from sweeper.config.keys import is_hparam, key_of
 # Hyperparameters every trial records, named as on the command line: the option chosen in each
 # group, every key of the chosen model, optimizer and schedule (the arguments of what they build),
 # and these.
-GROUPS = ("model", "optimizer", "schedule", "dataset")
+GROUPS = ("model", "optimizer", "schedule", "dataset", "augment")
 OPTION_GROUPS = ("model", "optimizer", "schedule")
 CORE_KEYS = ("train.epochs", "train.batch_size", "train.seed")
 # Metrics the dashboard shows: the leaderboard's columns (column, display name). A trial writes

@@ -1,7 +1,8 @@
 """Check the whole configuration of a run or sweep before Hydra starts anything.
 
 Every trial's configuration is composed (Hydra's compose API, the same config loader the run
-uses) and validated (:mod:`sweeper.config.checks`, :func:`sweeper.trial.data.check`). Bad input
+uses) and validated (:mod:`sweeper.config.checks`, :func:`sweeper.trial.data.check`); once all
+are valid, the files they need are downloaded, once (:func:`sweeper.trial.data.fetch`). Bad input
 ends here with one :class:`~sweeper.errors.SweeperError` naming the key and what is allowed, and
 nothing written.
 
@@ -33,7 +34,6 @@ from sweeper.config.identity import config_difference, config_yaml
 from sweeper.config.keys import Role, is_bookkeeping, key_of, with_role
 from sweeper.config.overrides import sweep_arguments
 from sweeper.config.schema import CONFIG_MODULE, CONFIG_NAME, PathsConfig, register
-from sweeper.downloads import Download
 from sweeper.errors import ConfigError, SweeperError
 from sweeper.launch import kinds
 from sweeper.search import grid, plan, settings
@@ -63,25 +63,30 @@ def check(argv: list[str]) -> Plan:
         return Plan(argv)  # Hydra's informational modes run nothing
     config_dir = str(Path(args.config_dir).resolve()) if args.config_dir else None
     found: dict[str, Any] = {}
-    weights: list[Download | None] = []
     data_checked: set[str] = set()
     try:
+        configs = []
         for cfg in trial_configs(args.overrides, args.multirun, config_dir,
                                  args.config_name or CONFIG_NAME, found):
             checks.validate(cfg)
+            backbones.check(cfg.model)
+            configs.append(cfg)
+        # Files are fetched once, here, before any trial (not by N workers at once), and only
+        # when every configuration is valid.
+        data.fetch(cfg.dataset for cfg in configs)
+        downloads.ensure([w for w in map(backbones.weights_download, (c.model for c in configs))
+                          if w is not None], downloads.keras_home(), "model.weights")
+        for cfg in configs:
             # The data is checked once per dataset and batch (a folder's images are read).
             key = OmegaConf.to_yaml(cfg.dataset) + f"{cfg.train.batch_size} " \
                 f"{cfg.train.validation_split}"
             if key not in data_checked:
                 data.check(cfg.dataset, cfg.train)
                 data_checked.add(key)
-            backbones.check(cfg.model)
-            weights.append(backbones.weights_download(cfg.model))
     except SweeperError:
         raise
     except Exception as e:  # Hydra and OmegaConf errors, reduced to their essence
         raise ConfigError(one_line(e)) from e
-    downloads.ensure(weights)  # once, here, rather than in every worker at once
     if not any(key_of(o) == "sweep.name" for o in args.overrides):
         argv = [*argv, f"sweep.name={found['sweep_name']}"]
     if found["remote"]:

@@ -28,6 +28,9 @@ def test_config_yaml_leaves_exactly_the_bookkeeping_keys_out_of_the_trial_id() -
     ("tuner.trial", False, False), ("tuner.round", True, False),
     ("hydra.launcher.workers", True, False),
     ("train.warm_start", False, False), ("model.units", False, True), ("+model.depth", False, True),
+    ("dataset.origin", True, False), ("dataset.cache", True, False),
+    ("dataset.cache_dir", True, False), ("dataset.files.0.file_hash", False, False),
+    ("augment.zoom", False, True), ("dataset.resize", False, True),
 ])
 def test_roles(key: str, bookkeeping: bool, hparam: bool) -> None:
     assert keys.is_bookkeeping(key) is bookkeeping

@@ -258,6 +258,8 @@ def test_backbone_weights_are_where_keras_fetches_them() -> None:
 
 
 def test_offline_without_cached_weights_names_the_url_and_the_file(tmp_path: Path) -> None:
+    from keras.src.applications import resnet
+
     # A proxy on a closed loopback port: every fetch fails at once, and nothing leaves the machine.
     offline = {"KERAS_HOME": str(tmp_path / "keras"), "https_proxy": "http://127.0.0.1:9",
                "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": "", "NO_PROXY": ""}
@@ -270,26 +272,26 @@ def test_offline_without_cached_weights_names_the_url_and_the_file(tmp_path: Pat
     file = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
     url = f"https://storage.googleapis.com/tensorflow/keras-applications/resnet/{file}"
     assert lines[0].startswith(f"sweeper: error: model.weights: cannot download {url} (")
-    assert lines[0].endswith(f"place that file at {tmp_path / 'keras' / 'models' / file}")
+    assert lines[0].endswith(f"place that file at {tmp_path / 'keras' / 'models' / file} "
+                             f"(hash {resnet.WEIGHTS_HASHES['resnet50'][1]})")
     assert list((tmp_path / "work").iterdir()) == []
     assert not list((tmp_path / "keras").rglob("*.h5"))
 
 
-def test_cached_weights_are_checked_not_fetched_again(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cached_weights_are_checked_not_fetched_again(tmp_path: Path) -> None:
     import hashlib
 
-    from sweeper.downloads import Download, ensure
+    from sweeper.downloads import Download, ensure, missing
 
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "w.h5").write_bytes(b"weights")
     md5 = hashlib.md5(b"weights").hexdigest()
-    good = Download("http://127.0.0.1:9/w.h5", "w.h5", "models", md5)
-    assert good.path() == tmp_path / "models" / "w.h5" and good.cached()
-    ensure([good, None])  # nothing to fetch: no process started, no error from the dead origin
-    assert not Download(good.origin, "w.h5", "models", "0" * 32).cached()  # fetched again
-    assert not Download(good.origin, "v.h5", "models").cached()
+    good = Download("http://127.0.0.1:9/w.h5", "w.h5", md5, "models")
+    assert good.target(tmp_path) == tmp_path / "models" / "w.h5" and missing([good], tmp_path) == []
+    ensure([good], tmp_path, "model.weights")  # nothing to fetch: no process, no dead-origin error
+    assert missing([Download(good.origin, "v.h5", cache_subdir="models")], tmp_path)
+    assert missing([Download(good.origin, "w.h5", "0" * 32, "models")], tmp_path)  # fetched again
+    assert not (tmp_path / "models" / "w.h5").exists()  # the file that did not match is deleted
 
 
 def test_freeze_base_then_fine_tune_the_base_from_a_layer(compose_config, tmp_path: Path,

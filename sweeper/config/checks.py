@@ -12,12 +12,16 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from sweeper.config.schema import (
+    AUGMENTS,
+    CACHES,
     COLOR_MODES,
     DATASETS,
     EPOCH_METRICS,
+    FLIPS,
     IMAGE_SUFFIXES,
     MODES,
     PRUNERS,
+    RESIZES,
 )
 from sweeper.config.targets import check as check_targets
 from sweeper.errors import ConfigError
@@ -54,8 +58,10 @@ def validate(cfg: DictConfig) -> None:
     name = str(s.name)
     _check(bool(_SWEEP_NAME.match(name)) and ".." not in name, "sweep.name", name,
            "a folder name: letters, digits and . _ - + = , @ (no path separators or '..')")
+    _check_dataset(d)
     if d.name == "directory":
         _check_directory(d)
+    _check_augment(cfg.augment)
     # The roots, and the sweep's own folders where they exist already (a re-run): a trial
     # that trains for an hour must not find at the end that its results cannot be written.
     experiments, logs = Path(cfg.paths.experiments), Path(cfg.paths.logs)
@@ -130,6 +136,28 @@ def _check_writable(key: str, value: Path, path: Path) -> None:
             pass
     except OSError as e:
         raise ConfigError(f"{key}={value}: not writable ({existing}: {e.strerror})") from e
+
+
+def _check_dataset(d: Any) -> None:
+    _one_of("dataset.resize", d.resize, RESIZES)
+    _one_of("dataset.cache", d.cache, CACHES)
+    _check(d.bits_stored is None or 1 <= d.bits_stored <= 16, "dataset.bits_stored",
+           d.bits_stored, "null or an integer in [1, 16]")
+    origin = d.origin
+    if origin and "://" not in origin and not Path(origin).expanduser().is_dir():
+        raise ConfigError(f"dataset.origin={origin}: no such folder; give a base URL "
+                          "(https://host/path/) or a folder holding the dataset's files")
+
+
+def _check_augment(a: Any) -> None:
+    _one_of("augment", a.name, AUGMENTS)
+    _one_of("augment.flip", a.flip, FLIPS)
+    _check(0 <= a.rotation <= 1, "augment.rotation", a.rotation,
+           "a fraction of a full turn in [0, 1]")
+    _check(0 <= a.zoom < 1, "augment.zoom", a.zoom, "a number in [0, 1)")
+    _check(0 <= a.shear <= 1, "augment.shear", a.shear, "a fraction of the width in [0, 1]")
+    _check(0 <= a.magnitude <= 1, "augment.magnitude", a.magnitude, "a number in [0, 1]")
+    _check(a.num_ops >= 1, "augment.num_ops", a.num_ops, "an integer >= 1")
 
 
 def _check_directory(d: Any) -> None:

@@ -47,6 +47,9 @@ KEYS: dict[str, Role] = {
     "train.warm_start": _N,             # the trial continued: part of the trial, no knob
     "train.initial_epoch": _N,
     "dataset.cache_dir": _B | _N,       # where downloads are kept, not what they hold
+    "dataset.origin": _B | _N,          # where files come from; their hashes say what they hold
+    "dataset.files": _N,                # which files (and hashes) make the dataset: no knob
+    "dataset.cache": _B | _N,           # where decoded images are kept: the same batches
     "train.backup_every_s": _B | _N,    # how often a trial's progress is saved, not what it is
     # When a trial stops, not what its epochs compute: a re-run with another pruner (or none)
     # finds the trials it ran, and keeps their outcome. Hydra's exclude_keys match whole keys,

@@ -24,13 +24,33 @@ MODELS = ("mlp", "cnn", "lenet5", "alexnet", "vgg16", "mobilenet_v2", "efficient
           "custom")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adagrad", "adamw", "nadam")
 SCHEDULES = ("constant", "cosine", "exponential", "warmup_cosine")
-DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "directory")
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "directory")
 PRUNERS = ("none", "median", "asha")
 COLOR_MODES = ("grayscale", "rgb")
+RESIZES = ("stretch", "crop", "pad")  # how an image folder's pictures fit dataset.image_size
+CACHES = ("none", "memory", "disk")  # where decoded images of an image folder are kept
+AUGMENTS = ("none", "basic", "xray", "randaugment")
+FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 MODES = ("max", "min")
 # Metrics a trial produces per epoch (Keras history keys) that can serve as the objective.
 EPOCH_METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+@dataclass
+@dataclass
+class DownloadFile:
+    # keras.utils.get_file's arguments for one file, as keras.datasets passes them
+    # URL of the file at its source (dataset.origin, when set, serves the same file name)
+    origin: str = MISSING
+    # name in the Keras cache; with extract, the folder the archive is extracted into
+    fname: str = MISSING
+    # sha256 (or md5) of the file; a file that does not match is deleted and fetched again
+    file_hash: str | None = None
+    # folder under the Keras cache folder
+    cache_subdir: str = "datasets"
+    # the file is an archive Keras extracts
+    extract: bool = False
 
 
 @dataclass
@@ -53,6 +73,35 @@ class DatasetConfig:
     cache_dir: str | None = None
     # leave unreadable image files out (true) or refuse to start, naming the file (false)
     skip_corrupt: bool = False
+    # a mirror of the files below: a base URL or a folder holding them; null: their origin
+    origin: str | None = None
+    # the files Keras downloads for this dataset, with their hashes (none for digits, folders)
+    files: list[DownloadFile] = field(default_factory=list)
+    # how images take dataset.image_size: stretch, crop or pad (to the aspect ratio, as Keras)
+    resize: str = "stretch"
+    # keep decoded images: none (stream every epoch), memory, or disk (a temporary folder)
+    cache: str = "none"
+    # 16-bit images holding raw values of this many bits (12: 0..4095 is black..white);
+    # null: the PNG standard's full 16-bit range
+    bits_stored: int | None = None
+
+
+@dataclass
+class AugmentConfig:
+    # preset: one of AUGMENTS; the strengths below are what it sets, each sweepable
+    name: str = MISSING
+    # random flips: none, horizontal, vertical, horizontal_and_vertical
+    flip: str = "none"
+    # random rotation up to this fraction of a full turn either way, in [0, 1]
+    rotation: float = 0.0
+    # random zoom in or out up to this fraction, in [0, 1)
+    zoom: float = 0.0
+    # random horizontal shear up to this fraction of the width either way, in [0, 1]
+    shear: float = 0.0
+    # RandAugment's strength in [0, 1]; 0: no RandAugment
+    magnitude: float = 0.0
+    # RandAugment's operations per image, >= 1
+    num_ops: int = 2
 
 
 @dataclass
@@ -143,6 +192,7 @@ class Config:
     optimizer: Any = MISSING
     schedule: Any = field(default_factory=dict)
     dataset: DatasetConfig = MISSING
+    augment: AugmentConfig = MISSING
     train: TrainConfig = field(default_factory=TrainConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)

@@ -122,12 +122,10 @@ def weights_download(model_cfg: Any) -> Download | None:
         size = model_cfg.get("input_size")
         rows = size if size in _MOBILENET_V2_SIZES else 224  # Keras's own fallback
         file = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5"
-        return Download(_KERAS_APPLICATIONS + "mobilenet_v2/" + file, file, "models",
-                        key="model.weights")
+        return Download(_KERAS_APPLICATIONS + "mobilenet_v2/" + file, file,
+                        cache_subdir="models")
     if name == "efficientnet_b0":
         file = "efficientnetb0_notop.h5"
-        return Download(_EFFICIENTNET + file, file, "models", _EFFICIENTNET_B0_HASH,
-                        key="model.weights")
+        return Download(_EFFICIENTNET + file, file, _EFFICIENTNET_B0_HASH, "models")
     file = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
-    return Download(_KERAS_APPLICATIONS + "resnet/" + file, file, "models", _RESNET50_HASH,
-                    key="model.weights")
+    return Download(_KERAS_APPLICATIONS + "resnet/" + file, file, _RESNET50_HASH, "models")

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from sweeper.trial.data import Splits
+from sweeper.trial.splits import Splits
 
 BATCH = 1024
 
@@ -20,9 +20,11 @@ def scores(model: Any, splits: Splits) -> tuple[dict[str, float], np.ndarray]:
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     # One pass (Model.evaluate plus predict would take two, each tracing a new function).
-    x, y = splits.x_test, splits.y_test
-    probabilities = np.concatenate([np.asarray(model(x[i:i + BATCH], training=False))
-                                    for i in range(0, len(x), BATCH)])
+    labels, outputs = [], []
+    for x, y in splits.test_batches(BATCH):
+        outputs.append(np.asarray(model(x, training=False)))
+        labels.append(np.asarray(y))
+    probabilities, y = np.concatenate(outputs), np.concatenate(labels)
     loss = np.mean(keras.losses.sparse_categorical_crossentropy(y, probabilities))
     predicted = np.argmax(probabilities, axis=1)
     precision, recall, f1, _ = precision_recall_fscore_support(

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sweeper.config.targets import MODEL, TARGET, arguments
+from sweeper.trial import augment
 
 if TYPE_CHECKING:
     import keras
@@ -23,9 +24,10 @@ BASE = "base"
 
 
 def build(model_cfg: Any, input_shape: tuple[int, ...], num_classes: int,
-          scale: float) -> keras.Model:
+          scale: float, augment_cfg: Any = None) -> keras.Model:
     """The classifier ``model_cfg`` describes, for raw images of ``input_shape`` whose largest
-    pixel value is ``scale``."""
+    pixel value is ``scale``, with the random layers of ``augment_cfg`` (active only in
+    training)."""
     from hydra.utils import instantiate
 
     size = model_cfg.get("input_size")
@@ -33,18 +35,20 @@ def build(model_cfg: Any, input_shape: tuple[int, ...], num_classes: int,
     # sweeper's own keys (input_size, freeze_base, fine_tune_at) are not the builder's
     builder = {TARGET: model_cfg[TARGET], **arguments(model_cfg, MODEL)}
     body = instantiate(builder, input_shape=shape, num_classes=num_classes, _convert_="all")
-    return classifier(body, tuple(input_shape), scale, size)
+    return classifier(body, tuple(input_shape), scale, size, augment_cfg)
 
 
 def classifier(body: keras.Model, input_shape: tuple[int, ...], scale: float,
-               input_size: int | None) -> keras.Model:
+               input_size: int | None, augment_cfg: Any = None) -> keras.Model:
     """``body`` between sweeper's input layers and its output: raw pixels named ``pixels``,
-    ``rescale`` to [0, 1], ``resize`` where ``input_size`` asks, the body, and the class
-    probabilities in float32 (so a mixed-precision model's softmax stays exact)."""
+    ``rescale`` to [0, 1], the ``augment`` layers (training only), ``resize`` where
+    ``input_size`` asks, the body, and the class probabilities in float32 (so a mixed-precision
+    model's softmax stays exact)."""
     import keras
 
     inputs = keras.Input(shape=input_shape, name="pixels")
     x = keras.layers.Rescaling(1.0 / scale, name="rescale")(inputs)
+    x = augment.apply(augment_cfg, x)
     if input_size and tuple(input_shape[:2]) != (input_size, input_size):
         x = keras.layers.Resizing(input_size, input_size, name="resize")(x)
     x = body(x)

@@ -152,14 +152,15 @@ class Trial:
         training.set_precision(bool(t.mixed_precision), gpus)
         record.mixed_precision = bool(t.mixed_precision)
         with strategy.scope():
-            model = models.build(cfg.model, splits.input_shape, splits.num_classes, splits.scale)
+            model = models.build(cfg.model, splits.input_shape, splits.num_classes, splits.scale,
+                                 cfg.augment)
 
         checkpoint = self.dir / CHECKPOINT
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         if fresh and t.warm_start is not None:
             self._warm_start(model, record)
         watch = progress(record, self.dir, int(t.epochs))
-        steps = training.steps_per_epoch(len(splits.x_train), int(t.batch_size))
+        steps = training.steps_per_epoch(splits.train_size, int(t.batch_size))
         phases = training.phases(cfg, self.backup)
         if training.resumed_epoch(phases[-1].backup) and len(phases) > 1:
             phases = phases[1:]  # resumed inside the second phase: its backup holds everything
@@ -186,9 +187,8 @@ class Trial:
             if pruner is not None:  # after watch: the other trials see this epoch first
                 callbacks.append(pruner)
             # A resumed trial's initial epoch comes from its backup (BackupAndRestore sets it).
-            model.fit(splits.x_train, splits.y_train, epochs=phase.end, batch_size=t.batch_size,
-                      initial_epoch=start, validation_data=(splits.x_val, splits.y_val),
-                      callbacks=callbacks, verbose=0)
+            model.fit(**splits.fit_data(t.batch_size, t.seed), epochs=phase.end,
+                      initial_epoch=start, callbacks=callbacks, verbose=0)
             if watch.nan_epoch is not None:
                 raise TrialFailed(f"nan loss at epoch {watch.nan_epoch}")
             if record.pruned is not None:  # stopped: no later phase
