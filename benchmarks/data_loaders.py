@@ -86,6 +86,10 @@ class KerasSplits:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def train_size(self) -> int:
+        return self.counts["train"]
+
     def _subsets(self, batch_size: int, seed: int) -> tuple[Any, Any]:
         import keras
 
