@@ -40,6 +40,16 @@ def run_cli(*args: str, cwd: Path, module: str = "sweeper",
                           text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
+def preflight_many(rows: list[tuple[Path, list[str]]]) -> list[dict]:
+    """Each ``(folder, argv)`` through the command's preflight, all in one process
+    (tests/preflight_rows.py): ``{"status", "stderr"}`` per row."""
+    done = subprocess.run([sys.executable, str(Path(__file__).with_name("preflight_rows.py"))],
+                          input=json.dumps([[str(cwd), argv] for cwd, argv in rows]),
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return list(json.loads(done.stdout))
+
+
 def records(sweep_dir: Path) -> list[dict]:
     """Every trial.json of a sweep, sorted by trial id."""
     paths = sorted(sweep_dir.glob("trials/*/trial.json"))

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import preflight_many, run_cli
 from omegaconf import OmegaConf
 
 from sweeper.config import checks, schema
@@ -174,8 +174,35 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("args,message", BAD, ids=[" ".join(a) for a, _ in BAD])
-def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message) -> None:
+@pytest.fixture(scope="module")
+def bad_outcomes(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, dict]]:
+    """Every BAD row through the preflight, each in its own empty folder, in one process."""
+    folders = [tmp_path_factory.mktemp("bad") for _ in BAD]
+    outcomes = preflight_many([(folder, args) for folder, (args, _) in
+                               zip(folders, BAD, strict=True)])
+    return list(zip(folders, outcomes, strict=True))
+
+
+@pytest.mark.parametrize("row", range(len(BAD)), ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_line_and_writes_nothing(bad_outcomes, row) -> None:
+    folder, outcome = bad_outcomes[row]
+    assert outcome["status"] == 2, outcome["stderr"]
+    lines = outcome["stderr"].strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sweeper: error: "), outcome["stderr"]
+    assert BAD[row][1] in lines[0]
+    assert list(folder.iterdir()) == []
+
+
+# The whole command for a few: a run, a sweep (its prestarted workers are ended), a launcher
+# setting, a download.
+COMMAND_ROWS = (["+foo=bar"], ["-m", "model.units=16,32", "model.dropout=0.1,1.2"],
+                ["-m", "hydra.launcher.devices=[7]"],
+                ["dataset=mnist", "dataset.cache_dir=keras", "dataset.origin=http://127.0.0.1:9/"])
+
+
+@pytest.mark.parametrize("args", COMMAND_ROWS, ids=" ".join)
+def test_the_command_itself_refuses_bad_input_in_one_line(tmp_path, args) -> None:
+    message = dict((tuple(a), m) for a, m in BAD)[tuple(args)]
     done = run_cli(*args, cwd=tmp_path)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
