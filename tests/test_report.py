@@ -130,3 +130,18 @@ def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str
         err = capsys.readouterr().err
         assert exit.value.code == 2 and err.count("\n") == 1 and why in err, err
         assert err.startswith("sweeper: error: ")
+
+
+def test_plots_of_thousands_of_trials_show_the_best(sweep: Path, tmp_path: Path) -> None:
+    from matplotlib.image import imread
+
+    from sweeper.results import plots
+
+    one = results.rank(results.load(sweep)[0])
+    many = pd.concat([one] * 750, ignore_index=True)  # 3,000 trials
+    many["trial_id"] = [f"t{i:04d}" for i in range(len(many))]
+    many = results.rank(many.drop(columns="rank"))
+    drawn = plots.plots(tmp_path, many)
+    assert [p.name for p in drawn] == list(PLOTS)
+    height, _, _ = imread(tmp_path / PLOTS[0]).shape
+    assert height < 90 * (0.35 * plots.MAX_BARS + 3)  # the best 40 bars, not 3,000

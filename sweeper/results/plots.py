@@ -11,6 +11,10 @@ from sweeper.results.leaderboard import objective
 from sweeper.results.table import varying
 
 PLOTS = ("objective_by_trial.png", "parallel_coordinates.png")
+# What a picture can show: the best trials' bars, the best trials' lines. A sweep of thousands
+# of trials is drawn in a second, not in minutes (its leaderboard has every trial).
+MAX_BARS = 40
+MAX_LINES = 500
 
 
 def plots(sweep_dir: Path, ranked: pd.DataFrame) -> list[Path]:
@@ -25,10 +29,12 @@ def plots(sweep_dir: Path, ranked: pd.DataFrame) -> list[Path]:
     name, _ = objective(ranked)
     # The objective's own column: what the ranking used, even where records disagree on it.
     values = (done[name] if name in done else done["objective"]).astype(float)
-    fig = Figure(figsize=(8, 0.35 * len(done) + 1.5))
+    bars = min(len(done), MAX_BARS)
+    fig = Figure(figsize=(8, 0.35 * bars + 1.5))
     ax = fig.add_subplot()
-    ax.barh(done["trial_id"].astype(str)[::-1], values[::-1])
-    ax.set(xlabel=name, title=f"{name} by trial (best at the top)")
+    ax.barh(done["trial_id"].astype(str)[:bars][::-1], values[:bars][::-1])
+    shown = f"the best {bars} of {len(done)} trials" if bars < len(done) else "by trial"
+    ax.set(xlabel=name, title=f"{name}, {shown} (best at the top)")
     ax.tick_params(axis="y", labelsize=7)
     first = sweep_dir / PLOTS[0]
     fig.savefig(first, dpi=90, bbox_inches="tight")
@@ -41,12 +47,15 @@ def plots(sweep_dir: Path, ranked: pd.DataFrame) -> list[Path]:
     table = pd.DataFrame({c.removeprefix("hp."): _scaled(done[c]) for c in axes})
     table[name] = _scaled(values)
     table["trial"] = ["best" if r == 1 else "other" for r in done["rank"]]
+    lines = min(len(table), MAX_LINES)  # scaled over every trial, drawn for the best
+    table = table.iloc[:lines]
     fig = Figure(figsize=(max(6, 1.6 * len(table.columns)), 4.5))
     ax = fig.add_subplot()
     # One colour per class, in order of appearance: the best trial comes first.
     colors = ["tab:orange", "tab:blue"][:table["trial"].nunique()]
     parallel_coordinates(table, "trial", ax=ax, color=colors, alpha=0.7)
-    ax.set(title=f"hyperparameters vs {name} (each axis scaled to 0..1)")
+    best = f", the best {lines} of {len(done)} trials" if lines < len(done) else ""
+    ax.set(title=f"hyperparameters vs {name} (each axis scaled to 0..1{best})")
     fig.savefig(second, dpi=90, bbox_inches="tight")
     return [first, second]
 
