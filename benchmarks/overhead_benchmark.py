@@ -181,7 +181,8 @@ def part2(sizes: list[int], sweep_trials: int) -> None:
                               env=ENV, capture_output=True, text=True)
         said = done.stdout + done.stderr
         launched = "pool: " in said
-        print(f"\nresume of a {size}-trial sweep whose trials are all complete: "
+        count = len(list((work / "experiments" / "done" / "trials").iterdir()))
+        print(f"\nresume of a {count}-trial sweep whose trials are all complete: "
               f"{time.time() - tic:.1f} s, trials launched: {'some' if launched else 'none'} "
               f"(exit {done.returncode}: the records are stand-ins, nothing to promote)")
     if sweep_trials:
