@@ -1,6 +1,6 @@
 """Chaos: interrupt a sweep again and again, resume it, and count what was lost.
 
-    python benchmarks/chaos.py [--rounds 5] [--seed 0] [--out DIR]
+    python benchmarks/chaos.py [--rounds 5] [--seed 0] [--out DIR] [OVERRIDE ...]
 
 A 12-trial sweep on digits runs with 2 workers. Each round starts (or resumes) the sweep with
 its own command, then at random moments kills a worker with SIGKILL and/or sends SIGINT to the
@@ -8,7 +8,9 @@ sweep. After the rounds the same command runs to the end, and an uninterrupted r
 sweep gives the expected set of trials. Prints: trials completed, trials re-run needlessly
 (target 0), epochs retrained beyond the interrupted epoch (target 0 per interrupted trial; a
 signal between the epoch's record and its backup costs one), invalid files (target 0), and
-whether the final trial set equals the uninterrupted run's.
+whether the final trial set equals the uninterrupted run's. Overrides are added to the sweep's
+command: ``train.backup_every_s=0`` backs up after every epoch (the default writes backups on a
+time budget of <= 5 % of training, and an interruption loses the epochs since the last one).
 """
 
 from __future__ import annotations
@@ -136,7 +138,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="keep the sweeps here (default: a temp folder)")
+    parser.add_argument("overrides", nargs="*", help="added to the sweep's command")
     args = parser.parse_args()
+    SWEEP.extend(args.overrides)
     with tempfile.TemporaryDirectory() as tmp:
         work = args.out or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
