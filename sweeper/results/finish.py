@@ -132,9 +132,9 @@ def _search_stopped(sweep_dir: Path) -> list[str]:
 def _start_promotion(sweep_dir: Path) -> Any:
     """Promotion started in one of the sweep's own workers, whose TensorFlow is imported already
     (None: the sweep has no idle warm worker)."""
-    from sweeper.launch import pool
+    from sweeper.launch import pool, pool_launch
 
-    warm = pool.warm()
+    warm = pool_launch.warm()
     if warm is None:
         return None
     try:
