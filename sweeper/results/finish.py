@@ -93,7 +93,8 @@ def finish_sweep(sweep_dir: Path, logdir: Path | None = None, top: int = 10) -> 
             _write_progress(logdir, ranked)
     except Exception as e:  # a picture is not worth the promotion that follows
         log.warning("plots not written: %s: %s", type(e).__name__, e)
-    table.print_table(ranked, top, title=f"sweep {sweep_dir.name}: top {top} of {len(ranked)}")
+    shown = f"top {top} of {len(ranked)} trials" if top < len(ranked) else f"{len(ranked)} trials"
+    table.print_table(ranked, top, title=f"sweep {sweep_dir.name}: {shown}")
     log.info("leaderboard: %s", sweep_dir / leaderboard.LEADERBOARD_CSV)
     if ranked["rank"].isna().all():
         if promoting is not None:
