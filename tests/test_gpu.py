@@ -198,3 +198,20 @@ def test_real_trial_out_of_memory_on_a_packed_gpu_fails_alone_and_the_sweep_comp
     board = (tmp_path / "experiments" / "oom" / "leaderboard.csv").read_text()
     assert "out of memory" in board
 
+
+
+def test_out_of_memory_is_found_behind_the_builders_wrapper() -> None:
+    from hydra.errors import InstantiationException
+
+    from sweeper.trial import gpu
+
+    try:
+        try:
+            raise RuntimeError("{{function_node __wrapped__}} OOM when allocating tensor with "
+                               "shape[8,9] [Op:AddV2]")
+        except RuntimeError as inner:
+            raise InstantiationException("Error in call to target 'nets.build'") from inner
+    except InstantiationException as e:
+        assert gpu.failure(e, on_gpu=True) == \
+            "out of GPU memory: OOM when allocating tensor with shape[8,9]"
+    assert gpu.failure(ValueError("no"), on_gpu=False) == "ValueError: no"

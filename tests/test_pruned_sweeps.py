@@ -114,8 +114,10 @@ def test_the_live_table_counts_pruned_trials_and_says_why(tmp_path: Path, caplog
 def test_an_interrupted_trial_is_judged_where_it_resumes_against_what_was_recorded(
         tmp_path: Path) -> None:
     # First without a pruner: the good trial completes, the slow one is interrupted mid-way.
+    # A backup after every epoch: the trial resumes from the epoch its record says it reached.
     args = ["-m", "optimizer.learning_rate=0.01,0.00001", "model.units=8", "train.epochs=30",
-            "sweep.name=r", "hydra.launcher.workers=1", "hydra.launcher.live=false"]
+            "sweep.name=r", "hydra.launcher.workers=1", "hydra.launcher.live=false",
+            "train.backup_every_s=0"]
     proc = start(tmp_path, *args)
     sweep = tmp_path / "experiments" / "r"
     poll(sweep, proc, lambda r: r["status"] == "completed")

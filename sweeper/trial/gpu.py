@@ -67,10 +67,19 @@ def failure(e: BaseException, on_gpu: bool) -> str:
     error becomes ``out of GPU memory: ...`` (``out of memory`` on CPU), so a launcher can
     tell it from other failures and give the trial more memory."""
     tf = sys.modules.get("tensorflow")
-    message = str(e)
-    exhausted = tf is not None and isinstance(e, tf.errors.ResourceExhaustedError)
-    if not exhausted and "OOM when allocating" not in message:
+
+    def exhausted(error: BaseException) -> bool:
+        return (tf is not None and isinstance(error, tf.errors.ResourceExhaustedError)) or \
+            "OOM when allocating" in str(error)
+
+    # A builder's error reaches the trial wrapped (Hydra's InstantiationException): its cause
+    # says what happened.
+    cause: BaseException | None = e
+    while cause is not None and not exhausted(cause):
+        cause = cause.__cause__
+    if cause is None:
         return f"{type(e).__name__}: {e}"
+    message = str(cause)
     # TensorFlow's message leads with the function's name and ends with the op: keep the middle.
     start = message.find("OOM when allocating")
     detail = message[start:] if start >= 0 else message
