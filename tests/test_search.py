@@ -133,8 +133,11 @@ def run_search(searches: dict[tuple[str, str], Path], tmp: pytest.TempPathFactor
     return searches[(algorithm, launcher)]
 
 
-@pytest.mark.parametrize("launcher", ["basic", "pool"])
-@pytest.mark.parametrize("algorithm", list(ALGORITHMS))
+# Every algorithm through the pool; through Hydra's basic launcher, random in the default suite
+# and the others with -m slow (the launcher does not change what an algorithm asks for).
+@pytest.mark.parametrize("algorithm,launcher", [
+    *((a, "pool") for a in ALGORITHMS), ("random", "basic"),
+    *(pytest.param(a, "basic", marks=pytest.mark.slow) for a in ALGORITHMS if a != "random")])
 def test_each_algorithm_runs_to_completion(algorithm: str, launcher: str,
                                           searches: dict[tuple[str, str], Path],
                                           tmp_path_factory: pytest.TempPathFactory) -> None:
