@@ -364,3 +364,21 @@ def test_a_backbone_sweep_exports_what_saved_model_cli_serves(tmp_path: Path) ->
     assert served.returncode == 0, served.stderr[-2000:]
     (output,) = (tmp_path / "out").glob("*.npy")
     assert np.allclose(np.load(output), expected, atol=1e-5)
+
+
+def test_every_from_scratch_model_learns_digits_in_inference_mode_from_epoch_one(
+        tmp_path: Path) -> None:
+    # The validation accuracy a judge reads (pruners, tuners, the leaderboard) is the model in
+    # inference mode: batch normalisation's moving statistics must already follow the weights
+    # after one epoch of 36 steps, and the deep ReLU stacks must train from scratch at all.
+    done = run_cli("-m", "model=mlp,cnn,lenet5,alexnet,vgg16", "train.epochs=2",
+                   "sweep.name=zoo", cwd=tmp_path, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = {r["hparams"]["model"]: r for r in records(tmp_path / "experiments" / "zoo")}
+    assert set(found) == {"mlp", "cnn", "lenet5", "alexnet", "vgg16"}
+    chance = 0.1
+    for name, record in found.items():
+        first, second = (epoch["val_accuracy"] for epoch in record["history"])
+        assert first >= chance + 0.2, (name, first)  # far above chance after one epoch
+        assert second >= 0.6, (name, second)
+        assert record["metrics"]["test_accuracy"] >= 0.6, (name, record["metrics"])

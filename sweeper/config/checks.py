@@ -76,6 +76,7 @@ _RANGES: dict[str, tuple[Any, str]] = {
     "model.units": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "model.dropout": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
     "model.width": (lambda v: _number(v) and v > 0, "a number > 0"),
+    "model.bn_momentum": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
     "model.input_size": (lambda v: _integer(v) and v >= 8, "null or an integer >= 8"),
     "model.fine_tune_at": (lambda v: _integer(v) and v >= 0, "null or an integer >= 0"),
     "model.freeze_base": (lambda v: isinstance(v, bool), "true or false"),
