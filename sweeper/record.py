@@ -26,6 +26,7 @@ from sweeper.atomic import write_json
 SCHEMA = 2
 RECORD = "trial.json"
 CHECKPOINT = "checkpoints/best.keras"
+UNREADABLE = "unreadable"  # <sweep>/unreadable/: copies of trial folders whose record was bad
 
 
 class Status(str, Enum):
@@ -68,6 +69,26 @@ class Pruned:
 
 
 @dataclass
+class Mismatch:
+    """The tripwire (:mod:`sweeper.trial.tripwire`): from ``first_epoch`` to ``last_epoch``
+    training accuracy was far above validation accuracy and validation sat at ``chance``, so
+    the model in inference mode (what validation, test, export and every judge read) is not the
+    model that trains. The figures are those of ``last_epoch``; ``message`` says it in one line
+    with the likely causes."""
+
+    first_epoch: int
+    last_epoch: int
+    accuracy: float
+    val_accuracy: float
+    chance: float
+    message: str
+
+    def active(self, epoch: int) -> bool:
+        """Whether ``epoch`` is one of the mismatched epochs."""
+        return self.first_epoch <= epoch <= self.last_epoch
+
+
+@dataclass
 class TrialRecord:
     """What ``trial.json`` holds. Fields after ``versions`` are optional in the file."""
 
@@ -106,6 +127,7 @@ class TrialRecord:
     # GPU utilisation and peak memory while it ran, sampled by the sweep process (pool launcher)
     gpu_usage: dict[str, Any] | None = None
     pruned: Pruned | None = None  # the pruner stopped it early: when and why
+    mismatch: Mismatch | None = None  # the tripwire fired: training far above a chance validation
     schema: int = SCHEMA
 
     # -- reading and writing ------------------------------------------------------------------
@@ -131,6 +153,8 @@ class TrialRecord:
             values.update(objective=objective, status=Status(data["status"]), schema=SCHEMA)
             if data.get("pruned") is not None:
                 values["pruned"] = Pruned(**data["pruned"])
+            if data.get("mismatch") is not None:
+                values["mismatch"] = Mismatch(**data["mismatch"])
             record = cls(**values)
             for name in ("overrides", "history", "gpus"):
                 if not isinstance(getattr(record, name), list):
@@ -165,7 +189,7 @@ class TrialRecord:
         data = asdict(self)
         data["status"] = self.status.value
         data["schema"] = SCHEMA
-        for optional in ("tuner", "warm_start", "gpu_usage", "pruned"):
+        for optional in ("tuner", "warm_start", "gpu_usage", "pruned", "mismatch"):
             if data[optional] is None:
                 del data[optional]
         return data

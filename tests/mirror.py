@@ -39,10 +39,36 @@ def write_mnist(folder: Path) -> None:
              x_test=_pixels(TEST, (28, 28), 1), y_test=np.arange(TEST, dtype=np.uint8))
 
 
-def write_fashion(folder: Path) -> None:
-    for prefix, count in (("train", TRAIN), ("t10k", TEST)):
-        labels = bytes(8) + bytes(np.arange(count, dtype=np.uint8) % 10)
-        images = bytes(16) + _pixels(count, (28, 28), count).tobytes()
+def learnable(n: int, seed: int, classes: int = 10) -> np.ndarray:
+    """``n`` 28x28 images whose class (``i % classes``) can be learnt: each class has its own
+    pattern of soft blobs (the same for every seed), shifted by up to 5 pixels, dimmed by up to
+    a third and drowned in noise, so a model must generalise, not memorise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:28, 0:28]
+    shapes = np.random.default_rng(1234)
+    prototypes = []
+    for _ in range(classes):
+        image = np.zeros((28, 28))
+        for _ in range(4):
+            cy, cx = shapes.uniform(6, 22, 2)
+            sy, sx = shapes.uniform(1.5, 5, 2)
+            image += np.exp(-((yy - cy) ** 2 / (2 * sy ** 2) + (xx - cx) ** 2 / (2 * sx ** 2)))
+        prototypes.append(image / image.max())
+    out = np.empty((n, 28, 28), dtype=np.uint8)
+    for i in range(n):
+        shifted = np.roll(prototypes[i % classes], tuple(rng.integers(-5, 6, 2)), axis=(0, 1))
+        image = 255 * shifted * rng.uniform(0.67, 1.0) + rng.normal(0, 70, (28, 28))
+        out[i] = np.clip(image, 0, 255).astype(np.uint8)
+    return out
+
+
+def write_fashion(folder: Path, train: int = TRAIN, test: int = TEST,
+                  learn: bool = False) -> None:
+    """Fashion-MNIST's four IDX files: random pixels, or (``learn``) :func:`learnable` images."""
+    for prefix, count in (("train", train), ("t10k", test)):
+        labels = bytes(8) + bytes((np.arange(count) % 10).astype(np.uint8))
+        pixels = learnable(count, count) if learn else _pixels(count, (28, 28), count)
+        images = bytes(16) + pixels.tobytes()
         (folder / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(labels, mtime=0))
         (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(images, mtime=0))
 
@@ -107,10 +133,10 @@ class Mirror:
 
 
 @contextmanager
-def serve(folder: Path) -> Iterator[Mirror]:
-    """Serve ``folder`` on 127.0.0.1 (a free port) while the block runs; the mirror records the
-    files asked for."""
-    for writer in WRITERS.values():
+def serve(folder: Path, write: bool = True) -> Iterator[Mirror]:
+    """Serve ``folder`` on 127.0.0.1 (a free port) while the block runs, after writing every
+    tiny dataset into it (``write``); the mirror records the files asked for."""
+    for writer in WRITERS.values() if write else ():
         writer(folder)
     mirror = Mirror(folder, "")
 

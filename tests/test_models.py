@@ -382,3 +382,21 @@ def test_every_from_scratch_model_learns_digits_in_inference_mode_from_epoch_one
         assert first >= chance + 0.2, (name, first)  # far above chance after one epoch
         assert second >= 0.6, (name, second)
         assert record["metrics"]["test_accuracy"] >= 0.6, (name, record["metrics"])
+        assert "mismatch" not in record, (name, record["mismatch"])  # the tripwire stays quiet
+
+
+def test_the_tripwire_fires_on_a_builder_that_differs_in_inference(tmp_path: Path) -> None:
+    # nets.mismatched learns in training mode and answers one class in inference mode.
+    done = run_cli("model=custom", "model._target_=nets.mismatched", "train.epochs=3",
+                   "sweep.name=trip", cwd=tmp_path, env=USER)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (record,) = records(tmp_path / "experiments" / "trip")
+    history = record["history"]
+    assert history[-1]["accuracy"] >= 0.6 and history[-1]["val_accuracy"] <= 0.2  # it learned
+    mismatch = record["mismatch"]
+    assert mismatch["first_epoch"] <= 2 and mismatch["last_epoch"] == 3
+    assert mismatch["message"].startswith("train/inference mismatch: validation accuracy ")
+    trial_log = (tmp_path / "experiments" / "trip" / "trials" / record["trial_id"] / "trial.log")
+    warned = [line for line in trial_log.read_text().splitlines()
+              if "train/inference mismatch" in line]
+    assert len(warned) == 1 and "WARNING" in warned[0], warned  # said once, when it fires

@@ -155,6 +155,9 @@ class Board:
             value = record.metrics.get(name)
         if value is not None:
             row.metric = f"{name} {value:.4f}"
+        if record.mismatch is not None and record.mismatch.active(record.epochs_completed):
+            row.metric += f" ! train {record.mismatch.accuracy:.2f}, validation at chance: " \
+                          "train/inference mismatch"
         if record.error:
             row.note = record.error
         if record.gpu_usage:

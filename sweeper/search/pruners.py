@@ -165,10 +165,15 @@ def others(trials_dir: Path, trial_id: str, metric: str) -> list[Curve]:
 
 def judge(rule: Rule, record: TrialRecord, trials_dir: Path, epochs: int) -> Pruned | None:
     """Whether the trial of ``record`` (of ``epochs`` epochs, its folder in ``trials_dir``) stops
-    after the epochs it has recorded, against the records of the sweep's other trials."""
+    after the epochs it has recorded, against the records of the sweep's other trials. A
+    verdict on an epoch the tripwire marked (:attr:`TrialRecord.mismatch`) says so."""
     metric, mode = record.objective.name, record.objective.mode
-    return rule.judge(Curve.of(record, metric), others(trials_dir, record.trial_id, metric),
-                      metric, mode, epochs)
+    verdict = rule.judge(Curve.of(record, metric), others(trials_dir, record.trial_id, metric),
+                         metric, mode, epochs)
+    mismatch = record.mismatch
+    if verdict is not None and mismatch is not None and mismatch.active(verdict.epoch):
+        verdict.reason += f"; judged on an epoch of a {mismatch.message}"
+    return verdict
 
 
 def _better(a: float, b: float, mode: str) -> bool:

@@ -33,27 +33,27 @@ MIN_SIZE = 32  # the smallest input keras.applications accepts for these backbon
 
 
 def mobilenet_v2(input_shape: tuple[int, ...], num_classes: int, *, weights: str | None,
-                 units: int | None, dropout: float) -> keras.Model:
+                 units: int | None, dropout: float, bn_momentum: float = 0.9) -> keras.Model:
     """MobileNetV2 (alpha 1.0) after its preprocessing (pixels to [-1, 1])."""
     import keras
 
     preprocess = keras.layers.Rescaling(2.0, offset=-1.0, name="preprocess")
     return _classifier("MobileNetV2", weights, preprocess, input_shape, num_classes, units,
-                       dropout, "mobilenet_v2")
+                       dropout, bn_momentum, "mobilenet_v2")
 
 
 def efficientnet_b0(input_shape: tuple[int, ...], num_classes: int, *, weights: str | None,
-                    units: int | None, dropout: float) -> keras.Model:
+                    units: int | None, dropout: float, bn_momentum: float = 0.9) -> keras.Model:
     """EfficientNet-B0, whose own first layers rescale and normalise pixels in [0, 255]."""
     import keras
 
     preprocess = keras.layers.Rescaling(255.0, name="preprocess")
     return _classifier("EfficientNetB0", weights, preprocess, input_shape, num_classes, units,
-                       dropout, "efficientnet_b0")
+                       dropout, bn_momentum, "efficientnet_b0")
 
 
 def resnet50(input_shape: tuple[int, ...], num_classes: int, *, weights: str | None,
-             units: int | None, dropout: float) -> keras.Model:
+             units: int | None, dropout: float, bn_momentum: float = 0.9) -> keras.Model:
     """ResNet-50 after its caffe-style preprocessing (RGB to BGR, ImageNet mean removed)."""
     import keras
     import numpy as np
@@ -65,21 +65,26 @@ def resnet50(input_shape: tuple[int, ...], num_classes: int, *, weights: str | N
     flip = np.eye(3, dtype="float32")[::-1] * 255.0
     preprocess.set_weights([flip.reshape(1, 1, 3, 3), -np.asarray(_IMAGENET_MEAN_BGR, "float32")])
     return _classifier("ResNet50", weights, preprocess, input_shape, num_classes, units,
-                       dropout, "resnet50")
+                       dropout, bn_momentum, "resnet50")
 
 
 def _classifier(application: str, weights: str | None, preprocess: Any,
                 input_shape: tuple[int, ...], num_classes: int, units: int | None,
-                dropout: float, name: str) -> keras.Model:
+                dropout: float, bn_momentum: float, name: str) -> keras.Model:
     """Grayscale to RGB, the preprocessing, the ``keras.applications`` backbone, the new head.
     A pretrained backbone runs in inference mode, so its batch normalisation keeps the statistics
-    it learned even when fine-tuned (Keras's transfer-learning guide); a fresh one learns them."""
+    it learned even when fine-tuned (Keras's transfer-learning guide); a fresh one learns them,
+    with ``bn_momentum`` (keras.applications' own 0.99 and 0.999 lag far behind the weights on
+    small data)."""
     import keras
     from keras import layers
 
     base = getattr(keras.applications, application)(
         include_top=False, weights=weights, pooling="avg", input_shape=(*input_shape[:2], 3))
     base.name = BASE  # its weights are loaded by now: Keras named their file after its own name
+    for layer in base.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = bn_momentum
     inputs = keras.Input(shape=input_shape)
     x = inputs
     if input_shape[-1] == 1:

@@ -16,12 +16,16 @@ from typing import Any
 
 from sweeper.record import TrialRecord
 from sweeper.search import pruners
+from sweeper.trial import tripwire
 
 log = logging.getLogger(__name__)
 
 
-def progress(record: TrialRecord, trial_dir: Path, epochs: int) -> Any:
-    """A Keras callback that keeps trial.json current after every epoch and notes a NaN loss."""
+def progress(record: TrialRecord, trial_dir: Path, epochs: int,
+             chance: float | None = None) -> Any:
+    """A Keras callback that keeps trial.json current after every epoch, notes a NaN loss and,
+    given the validation split's ``chance`` accuracy, sets the tripwire
+    (:mod:`sweeper.trial.tripwire`) in the record and says so once in the trial's log."""
     import keras
 
     class Progress(keras.callbacks.Callback):
@@ -29,6 +33,10 @@ def progress(record: TrialRecord, trial_dir: Path, epochs: int) -> Any:
             super().__init__()
             self.epoch = 0
             self.nan_epoch: int | None = None
+            self.causes: list[str] = []
+
+        def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+            self.causes = tripwire.likely_causes(set(_layer_kinds(self.model)))
 
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             self.epoch = epoch + 1
@@ -40,12 +48,31 @@ def progress(record: TrialRecord, trial_dir: Path, epochs: int) -> Any:
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             values = {k: float(v) for k, v in (logs or {}).items()}
             record.epoch_done(values)
+            self.trip()
             record.write(trial_dir)
             metric = record.objective.name
             log.info("trial %s: epoch %d/%d %s=%.4f", record.trial_id, epoch + 1, epochs,
                      metric, values.get(metric, math.nan))
 
+        def trip(self) -> None:
+            if chance is None:
+                return
+            found = tripwire.check(record.history, chance, self.causes)
+            if found is None:  # a mismatch that ended stays in the record: it happened
+                return
+            if record.mismatch is None or record.mismatch.last_epoch < found.first_epoch:
+                log.warning("trial %s: %s", record.trial_id, found.message)
+            record.mismatch = found
+
     return Progress()
+
+
+def _layer_kinds(layer: Any) -> list[str]:
+    """The class names of ``layer`` and every layer inside it (nested models too)."""
+    kinds = [type(layer).__name__]
+    for inner in getattr(layer, "layers", []):
+        kinds.extend(_layer_kinds(inner))
+    return kinds
 
 
 def pruning(pruner: Any, record: TrialRecord, trials_dir: Path, epochs: int) -> Any:

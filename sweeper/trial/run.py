@@ -21,10 +21,21 @@ from omegaconf import DictConfig
 
 from sweeper import hparams
 from sweeper.atomic import write_atomic
+from sweeper.config import checks
 from sweeper.config.identity import config_difference, config_yaml
-from sweeper.errors import TrialFailed
-from sweeper.record import CHECKPOINT, Objective, Status, TrialRecord, now_iso, where
-from sweeper.trial import data, evaluate, gpu, models, training
+from sweeper.errors import ConfigError, TrialFailed
+from sweeper.record import (
+    CHECKPOINT,
+    RECORD,
+    UNREADABLE,
+    Objective,
+    RecordError,
+    Status,
+    TrialRecord,
+    now_iso,
+    where,
+)
+from sweeper.trial import data, evaluate, gpu, models, training, tripwire
 from sweeper.trial.callbacks import best_of, progress, pruning
 
 log = logging.getLogger(__name__)
@@ -57,7 +68,7 @@ class Trial:
         self.backup = trial_dir / BACKUP
 
     def run(self) -> float:
-        earlier = TrialRecord.read(self.dir)
+        earlier = self._earlier()
         if earlier is not None and (reason := self._skip(earlier)):
             log.info("trial %s: %s", self.id, reason)
             value = earlier.objective.value
@@ -84,6 +95,25 @@ class Trial:
         shutil.rmtree(self.backup, ignore_errors=True)
         value = record.objective.value
         return float(value) if value is not None else math.nan
+
+    def _earlier(self) -> TrialRecord | None:
+        """The record an earlier run of this trial left (None: none). One that cannot be read
+        (damaged, or from a newer sweeper) is never overwritten: the folder is copied aside to
+        ``<sweep>/unreadable/`` and the trial runs again from the start."""
+        try:
+            return TrialRecord.load(self.dir)
+        except FileNotFoundError:
+            return None
+        except (OSError, RecordError) as e:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            aside = self.dir.parent.parent / UNREADABLE / f"{self.id}-{stamp}"
+            shutil.copytree(self.dir, aside)
+            for name in (RECORD, "config.yaml", CONFUSION):
+                (self.dir / name).unlink(missing_ok=True)
+            shutil.rmtree(self.dir / "checkpoints", ignore_errors=True)
+            log.error("trial %s: its record cannot be read (%s); the folder is kept as %s and "
+                      "the trial runs again", self.id, e, aside)
+            return None
 
     def _skip(self, earlier: TrialRecord) -> str | None:
         """Why this trial need not run again (None: run it, resuming where it stopped)."""
@@ -122,6 +152,10 @@ class Trial:
         self._end_session(Status.FAILED)
 
     def _train(self, record: TrialRecord) -> None:
+        try:  # whatever launched it: the rules that read several keys hold for this trial too
+            checks.cross_checks(self.cfg)
+        except ConfigError as e:
+            raise TrialFailed(str(e)) from e
         tf = gpu.start_tensorflow()
         import keras
 
@@ -159,7 +193,8 @@ class Trial:
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         if fresh and t.warm_start is not None:
             self._warm_start(model, record)
-        watch = progress(record, self.dir, int(t.epochs))
+        watch = progress(record, self.dir, int(t.epochs),
+                         tripwire.chance(splits.val_labels, splits.num_classes))
         steps = training.steps_per_epoch(splits.train_size, int(t.batch_size))
         phases = training.phases(cfg, self.backup)
         if training.resumed_epoch(phases[-1].backup) and len(phases) > 1:

@@ -56,6 +56,10 @@ class ArraySplits:
     def train_size(self) -> int:
         return len(self.x_train)
 
+    @property
+    def val_labels(self) -> np.ndarray:
+        return self.y_val
+
     def fit_data(self, batch_size: int, seed: int) -> dict[str, Any]:
         """``model.fit``'s data arguments (Keras shuffles arrays itself, seeded by the trial)."""
         return {"x": self.x_train, "y": self.y_train, "batch_size": batch_size,
@@ -113,6 +117,10 @@ class FolderSplits:
     @property
     def train_size(self) -> int:
         return len(self.train)
+
+    @property
+    def val_labels(self) -> np.ndarray:
+        return self.val.labels
 
     def decoded(self, name: str) -> Any:
         """The split ``name`` (train, val, test) as decoded images in file order."""

@@ -32,3 +32,20 @@ def with_base(input_shape, num_classes, *, units: int):
 
 # Made when the module runs: only importing it tells what it takes.
 deep = functools.partial(build, depth=3)
+
+
+@keras.saving.register_keras_serializable(package="nets")
+class TrainingOnly(keras.layers.Layer):
+    """Passes its input on in training and zeros in inference: a deliberate train/inference
+    mismatch (as a preprocessing step applied only while training would be)."""
+
+    def call(self, x, training=None):
+        return x if training else keras.ops.zeros_like(x)
+
+
+def mismatched(input_shape, num_classes, *, units: int = 32):
+    """An MLP that learns in training mode and answers one class in inference mode."""
+    inputs = keras.Input(shape=input_shape)
+    x = TrainingOnly()(keras.layers.Flatten()(inputs))
+    x = keras.layers.Dense(units, activation="relu")(x)
+    return keras.Model(inputs, keras.layers.Dense(num_classes)(x), name="mismatched")
