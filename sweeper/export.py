@@ -23,7 +23,7 @@ from sweeper.record import RECORD, Status, TrialRecord
 from sweeper.results import leaderboard
 from sweeper.results.formats import FORMATS, write
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sweeper.export")  # not __main__ under -m: sweeper's own lines
 
 
 def source(sweep_dir: Path, trial: str | None) -> tuple[Path, int]:

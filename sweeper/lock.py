@@ -39,3 +39,19 @@ def hold(sweep_dir: Path) -> None:
     f.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
     f.flush()
     _held[sweep_dir] = f
+
+
+def holder(sweep_dir: Path) -> str | None:
+    """Who runs the sweep in ``sweep_dir`` now (``pid N on HOST``), or None when no process
+    holds its lock."""
+    try:
+        f = open(sweep_dir / LOCK)  # noqa: SIM115 (closed below, after the test)
+    except OSError:
+        return None
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return f.read().strip() or "another process"
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return None

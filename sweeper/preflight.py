@@ -13,6 +13,7 @@ will.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 from collections.abc import Iterator
@@ -32,7 +33,7 @@ from sweeper import downloads
 from sweeper.config import checks, targets
 from sweeper.config.identity import config_difference, config_yaml
 from sweeper.config.keys import Role, is_bookkeeping, key_of, with_role
-from sweeper.config.overrides import sweep_arguments
+from sweeper.config.overrides import quoted, sweep_arguments
 from sweeper.config.schema import CONFIG_MODULE, CONFIG_NAME, PathsConfig, register
 from sweeper.errors import ConfigError, SweeperError
 from sweeper.launch import kinds
@@ -153,6 +154,12 @@ def trial_configs(overrides: list[str], multirun: bool, config_dir: str | None,
         for value in values:  # the grid's other values, each checked on the first trial
             with grid.applied(first, value) as cfg:
                 yield copy.deepcopy(cfg)
+        for combination in grid.together(values, checks.CROSS_KEYS):  # and read together
+            assert first is not None  # a grid with values to check composed its first trial
+            with contextlib.ExitStack() as stack:
+                for value in combination:
+                    stack.enter_context(grid.applied(first, value))
+                yield copy.deepcopy(first)
 
 
 def parse(parser: OverridesParser, line: str) -> Override:
@@ -164,6 +171,12 @@ def parse(parser: OverridesParser, line: str) -> Override:
         root: BaseException = e
         while root.__cause__ is not None and str(root.__cause__).strip() not in ("", "None"):
             root = root.__cause__
+        lexer = re.search(r"LexerNoViableAltException\('(.*?)'\)", str(root))
+        key, _, value = line.partition("=")
+        if lexer and value:  # a character the unquoted grammar has no place for (é, a space)
+            raise ConfigError(f"cannot parse overrides: {line}: {lexer.group(1)!r} needs quotes; "
+                              f"write {key}={quoted(value)} (in a shell, in double quotes "
+                              f"around it all)") from e
         reason = re.sub(r"\s*expecting \{.*?\}", "", first_line(str(root)))
         reason = reason.replace("mismatched input '<EOF>'", "it ends where a value should follow")
         raise ConfigError(f"cannot parse overrides: {line}: {reason}") from e
@@ -222,13 +235,15 @@ def check_earlier_run(cfg: DictConfig, multirun: bool) -> None:
                           f"delete {trial_dir}")
 
 
+PLUGIN_GROUPS = {"hydra/launcher", "hydra/sweeper"}  # Hydra's groups a user picks an option of
+
+
 def check_group_options(parsed: list[Override]) -> None:
     """Reject an option that a config group does not have, naming the options it has."""
     loader = GlobalHydra.instance().config_loader()
     groups = set(loader.list_groups(""))
     for o in parsed:
-        # hydra/... groups also hold Hydra's and its plugins' options: Hydra checks those
-        if o.package is not None or o.key_or_group not in groups:
+        if o.package is not None or o.key_or_group not in groups | PLUGIN_GROUPS:
             continue
         if o.is_sweep_override() and not o.is_discrete_sweep():
             continue  # intervals: the tuner sweeper says what a group takes

@@ -21,7 +21,7 @@ from sweeper.errors import ExportError, SweepIncomplete
 from sweeper.results.finish import describe_promotion
 from sweeper.results.promotion import answer, promote
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sweeper.promote")  # not __main__ under -m: sweeper's own lines
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     with command():
         try:
             result = promote(args.sweep_dir)
-        except ExportError as e:
+        except (ExportError, OSError) as e:
             raise SweepIncomplete(f"not promoted, best/ left as it was: {e}") from e
         for line in result.skipped:
             log.warning("%s", line)

@@ -18,12 +18,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from sweeper import lock
 from sweeper.cli import command
 from sweeper.errors import NoResults, SweepIncomplete
 from sweeper.record import Status
 from sweeper.results import leaderboard, plots, table
+from sweeper.results.planned import planned_trials
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sweeper.report")  # not __main__ under -m: sweeper's own lines
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -56,7 +58,14 @@ def report(args: argparse.Namespace) -> None:
         plots.plots(args.sweep_dir, board)
     except OSError as e:  # someone else's read-only sweep still gets its table
         log.warning("leaderboard and plots not written: %s", e)
-    _emit(ranked, args.format, f"sweep {args.sweep_dir.name}", args.top)
+    title = f"sweep {args.sweep_dir.name}"
+    running = lock.holder(args.sweep_dir)
+    pending = None
+    if running is not None:
+        planned = planned_trials(args.sweep_dir)
+        pending = None if planned is None else max(0, planned - len(ranked))
+        title += f" (running, {running})"
+    _emit(ranked, args.format, title, args.top, pending)
     if (ranked["status"] == Status.FAILED.value).all():  # the table above shows why
         raise NoResults(f"{args.sweep_dir}: every trial failed ({len(ranked)})")
     broken = leaderboard.unreadable(problems)
@@ -71,7 +80,8 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def _emit(ranked: pd.DataFrame, fmt: str, title: str, top: int | None) -> None:
+def _emit(ranked: pd.DataFrame, fmt: str, title: str, top: int | None,
+          pending: int | None = None) -> None:
     shown = ranked.head(top) if top else ranked
     if fmt == "csv":
         sys.stdout.write(shown.to_csv(index=False))
@@ -80,7 +90,9 @@ def _emit(ranked: pd.DataFrame, fmt: str, title: str, top: int | None) -> None:
     elif fmt == "json":
         print(shown.to_json(orient="records", indent=2))
     elif "rank" in shown:
-        table.print_table(shown, title=f"{title}: {len(shown)} of {len(ranked)} trials")
+        total = f"{len(ranked) + pending} trials, {pending} not started yet" if pending \
+            else f"{len(ranked)} trials"
+        table.print_table(shown, title=f"{title}: {len(shown)} of {total}")
     else:
         keep = ("sweep", "trials", "completed", "pruned", "failed", "running", "trial_id",
                 "objective_name")

@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 
 from sweeper.cli import command
 from sweeper.config.keys import Role, key_of, with_role
+from sweeper.config.overrides import quoted
 from sweeper.errors import ConfigError
 
 
@@ -29,7 +30,8 @@ def command_line(sweep_dir: Path, extra: list[str]) -> list[str]:
     logs = cfg.paths.logs if not OmegaConf.is_interpolation(cfg.paths, "logs") else "logs"
     where = {"sweep.name": sweep_dir.name, "paths.experiments": sweep_dir.parent,
              "paths.logs": logs}
-    return ["-m", *hydra_overrides, *task, *(f"{k}={where[k]}" for k in pinned_keys), *extra]
+    return ["-m", *hydra_overrides, *task,
+            *(f"{k}={quoted(str(where[k]))}" for k in pinned_keys), *extra]
 
 
 def main(argv: list[str] | None = None) -> None:

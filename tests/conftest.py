@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -31,6 +32,13 @@ def compose_config() -> Iterator[Callable[..., DictConfig]]:
                                   job_name="trial"):
         yield lambda *overrides, hydra=False: compose("config", overrides=list(overrides),
                                                       return_hydra_config=hydra)
+
+
+def sigint_default() -> None:
+    """``preexec_fn`` of a child a test interrupts: SIGINT back to its default action. A suite
+    started in the background of a non-interactive shell (nohup, some CI runners) runs with
+    SIGINT ignored, and its children would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_cli(*args: str, cwd: Path, module: str = "sweeper",

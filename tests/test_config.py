@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -105,10 +107,21 @@ BAD = [
      "model.weights=/no/such.h5: must be imagenet"),
     (["model=mobilenet_v2", "model.fine_tune_at=100", "model.freeze_base=false"],
      "model.fine_tune_at=100: needs model.freeze_base=true"),
+    # a grid: each value is valid alone, one combination of them is not
+    (["-m", "model=mobilenet_v2", "model.freeze_base=true,false", "model.fine_tune_at=null,1"],
+     "model.fine_tune_at=1: needs model.freeze_base=true"),
+    (["-m", "train.epochs=5,2", "train.initial_epoch=0,3", "train.warm_start=t"],
+     "train.initial_epoch=3: must be an integer in [0, train.epochs=2)"),
     (["model=mobilenet_v2", "model.freeze_base=maybe"], "model.freeze_base=maybe: must be true or"),
     (["model=mobilenet_v2", "model.units=wide"], "model.units=wide: must be an integer >= 1"),
     (["dataset=directory"], "dataset.path: required with dataset=directory"),
     (["dataset=directory", "dataset.path=/no/such"], "dataset.path=/no/such: no such folder"),
+    (["-m", "hydra/launcher=nope"],
+     "hydra/launcher=nope: unknown option; choose one of basic, pool, ray"),
+    (["-m", "hydra/sweeper=nope"], "hydra/sweeper=nope: unknown option; choose one of basic, grid"),
+    (["sweep.name=é"], "sweep.name=é: 'é' needs quotes; write sweep.name='é'"),
+    (["dataset=directory", "dataset.path=/etc/passwd"],
+     "dataset.path=/etc/passwd: a file, not a folder"),
     (["-m", "model.units=16,32", "model.dropout=0.1,1.2"], "model.dropout=1.2"),
     (["sweep.mode=maximize"], "sweep.mode=maximize: must be one of max, min"),
     (["sweep.name=../escape"], "sweep.name=../escape"),
@@ -226,6 +239,17 @@ def test_empty_image_folder_is_rejected(tmp_path) -> None:
     assert done.returncode == 2 and "0 class folder(s) with images" in done.stderr
 
 
+def png_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` pixels (and no pixels): what a
+    decompression bomb looks like to a reader that checks the size before decoding."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (len(data).to_bytes(4, "big") + kind + data +
+                zlib.crc32(kind + data).to_bytes(4, "big"))
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
 def test_corrupt_image_is_named_before_any_work_unless_skipped(tmp_path) -> None:
     from PIL import Image
 
@@ -236,13 +260,30 @@ def test_corrupt_image_is_named_before_any_work_unless_skipped(tmp_path) -> None
     (tmp_path / "data" / "dogs" / "broken.png").write_bytes(b"\x89PNG not really")
     done = run_cli("dataset=directory", "dataset.path=data", "train.epochs=1", cwd=tmp_path)
     assert done.returncode == 2
-    assert f"corrupt image {Path('data') / 'dogs' / 'broken.png'}" in done.stderr
+    broken = Path("data") / "dogs" / "broken.png"
+    assert f"image {broken} is corrupt (" in done.stderr
     assert "dataset.skip_corrupt=true" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+    (tmp_path / "data" / "cats" / "huge.png").write_bytes(png_header(20000, 20000))
+    (tmp_path / "data" / "dogs" / "broken.png").unlink()
+    done = run_cli("dataset=directory", "dataset.path=data", "train.epochs=1", cwd=tmp_path)
+    assert done.returncode == 2  # a decompression bomb is named as one, not as corrupt
+    assert f"image {Path('data') / 'cats' / 'huge.png'} is 20000x20000 pixels, too large to " \
+           "decode safely" in done.stderr
+    (tmp_path / "data" / "dogs" / "broken.png").write_bytes(b"\x89PNG not really")
     skipped = run_cli("dataset=directory", "dataset.path=data", "dataset.image_size=[12,12]",
                       "train.epochs=1", "train.batch_size=4", "dataset.skip_corrupt=true",
                       "sweep.name=skip", cwd=tmp_path)
     assert skipped.returncode == 0, skipped.stderr[-2000:]
+    said = skipped.stdout + skipped.stderr
+    assert "dataset.skip_corrupt: 2 image(s) left out of every split: " in said
+    assert f"{Path('data') / 'cats' / 'huge.png'} (20000x20000 pixels" in said
+    assert f"{broken} (corrupt (" in said
+    (trial,) = (tmp_path / "experiments" / "skip" / "trials").iterdir()
+    # the files left out count in no epoch's steps: Keras never runs out of data
+    assert "ran out of data" not in (trial / "trial.log").read_text()
+    record = json.loads((trial / "trial.json").read_text())
+    assert record["status"] == "completed"
 
 
 def test_help_does_not_import_tensorflow(tmp_path) -> None:

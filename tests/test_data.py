@@ -218,7 +218,7 @@ def test_corrupt_image_is_named_unless_skipped(compose_config, tmp_path) -> None
     _images(tmp_path, {"a": 6, "b": 6})
     (tmp_path / "b" / "broken.png").write_bytes(b"\x89PNG not really")
     cfg = compose_config("dataset=directory", f"dataset.path={tmp_path}", "train.batch_size=2")
-    with pytest.raises(DatasetError, match=r"corrupt image .*b/broken\.png"):
+    with pytest.raises(DatasetError, match=r"image .*b/broken\.png is corrupt"):
         data.check(cfg.dataset, cfg.train)
     s = _folder(compose_config, tmp_path, "dataset.skip_corrupt=true", "dataset.test_split=0.5",
                 "dataset.image_size=[8,8]")

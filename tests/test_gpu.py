@@ -188,7 +188,8 @@ def test_real_trial_out_of_memory_on_a_packed_gpu_fails_alone_and_the_sweep_comp
     done = run_cli("-m", "model.units=8,8589934592", "train.epochs=1", "sweep.name=oom",
                    "hydra.launcher.trials_per_device=2", "hydra.launcher.memory_per_trial=2000",
                    "hydra.launcher.live=false", cwd=tmp_path, env=env, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 1, done.stderr[-3000:]  # it ends, saying a trial failed
+    assert "sweeper: error: 1 trial failed (" in done.stderr
     found = {r["hparams"]["model.units"]: r for r in records(tmp_path / "experiments" / "oom")}
     assert found[8]["status"] == "completed"
     big = found[8589934592]
@@ -215,3 +216,21 @@ def test_out_of_memory_is_found_behind_the_builders_wrapper() -> None:
         assert gpu.failure(e, on_gpu=True) == \
             "out of GPU memory: OOM when allocating tensor with shape[8,9]"
     assert gpu.failure(ValueError("no"), on_gpu=False) == "ValueError: no"
+
+
+def test_an_nvidia_smi_that_fails_is_said_not_taken_for_no_gpu(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    exe = folder / "nvidia-smi"
+    exe.write_text("#!/bin/sh\necho \"NVIDIA-SMI has failed because it couldn't communicate "
+                   "with the NVIDIA driver.\" >&2\nexit 9\n")
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    caplog.set_level("WARNING")
+    assert devices.discover_gpus() == []  # trials still run, on CPU
+    assert [r.getMessage() for r in caplog.records] == [
+        "nvidia-smi failed (exit 9: NVIDIA-SMI has failed because it couldn't communicate with "
+        "the NVIDIA driver.): no GPU is visible to sweeper, trials run on CPU; fix the driver, "
+        "or set hydra.launcher.devices=cpu to say so"]

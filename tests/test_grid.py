@@ -70,3 +70,19 @@ def test_resuming_a_finished_sweep_launches_nothing(grid_sweep: Path, tmp_path: 
     assert sorted((sweep / "workers").iterdir()) == workers
     assert {r["trial_id"]: r["finished_at"] for r in records(sweep)} == before
     assert json.loads((sweep / "sweep.json").read_text())["problems"] == []
+
+
+def test_resume_quotes_the_folder_and_name_it_replays(grid_sweep: Path, tmp_path: Path) -> None:
+    # A folder and a name the tool accepts (quoted on the command line) must replay as the same
+    # folder and name: a space, a non-ASCII letter, a comma (Hydra's list separator).
+    from sweeper import preflight, resume
+    from sweeper.config.overrides import quoted
+
+    sweep = tmp_path / "exp dir" / "é" / "r,s"
+    sweep.mkdir(parents=True)
+    shutil.copy(grid_sweep / "experiments" / "grid" / "multirun.yaml", sweep)
+    argv = resume.command_line(sweep, [])
+    assert f"sweep.name={quoted('r,s')}" in argv
+    plan = preflight.check(argv)  # what the command would run: the same sweep, not two
+    assert plan.multirun and plan.sweep_dir is not None
+    assert plan.sweep_dir.resolve() == sweep.resolve()

@@ -29,15 +29,17 @@ def test_the_wheel_runs_a_sweep_in_a_fresh_venv_outside_the_repository(
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
-    installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps",
-                                str(wheel)], capture_output=True, text=True, timeout=300)
-    assert installed.returncode == 0, installed.stderr[-3000:]
     # The dependencies (TensorFlow and the rest) come from this test's environment rather than
-    # a download: a path line, so the editable install's own hooks there stay off.
+    # a download: a path line, so the editable install's own hooks there stay off. pip resolves
+    # the wheel's requirements from its metadata against them, with no index to fall back on:
+    # a requirement the metadata lacks fails at import below, one it has wrong fails here.
     site = subprocess.run([str(python), "-c", "import sysconfig; "
                            "print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
     Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-index",
+                                str(wheel)], capture_output=True, text=True, timeout=300)
+    assert installed.returncode == 0, installed.stderr[-3000:]
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}

@@ -13,10 +13,10 @@ from itertools import combinations
 from pathlib import Path
 
 import pytest
-from conftest import records
+from conftest import records, run_cli, sigint_default
 
 from sweeper.errors import DeviceError
-from sweeper.launch import devices
+from sweeper.launch import devices, prestart
 
 PROBE = Path(__file__).parent / "apps" / "probe_app.py"
 
@@ -142,7 +142,7 @@ def test_ctrl_c_stops_the_sweep_and_leaves_no_child_process(tmp_path: Path) -> N
         [sys.executable, str(PROBE), "-m", "hydra/launcher=pool", "hydra.launcher.live=false",
          "hydra.launcher.workers=2", f"hydra.sweep.dir={tmp_path / 'sweep'}", "+i=0,1,2,3",
          "+sleep=60"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, env={**os.environ, key: value})
+        text=True, env={**os.environ, key: value}, preexec_fn=sigint_default)
     try:
         deadline = time.time() + 120
         while len(list((tmp_path / "sweep").glob("*/.hydra"))) < 2:  # two trials under way
@@ -177,3 +177,28 @@ def test_real_sweep_on_two_workers_records_distinct_slots(grid_sweep: Path) -> N
     assert {r["slot"] for r in found} == {"CPU#0", "CPU#1"}
     assert all(r["timings"]["fit_s"] > 0 for r in found)
     assert all(r["gpus"] == [] and "gpu_usage" not in r for r in found)  # no GPU, no figures
+
+
+@pytest.mark.parametrize(("argv", "trials"), [
+    (["-m", "model.units=8,16", "optimizer=adam,sgd,rmsprop", "train.epochs=1"], 6),
+    (["-m", "model.units=range(8,40,8)"], 4),
+    (["-m", "hydra/sweeper=tuner", "hydra.sweeper.max_trials=3", "model.units=range(8,40,8)"], 3),
+    (["-m", "hydra/sweeper=tuner", "hydra.sweeper.algorithm=hyperband"], None),
+    (["-m", "+search=seed"], None),
+    (["-m", "optimizer.learning_rate=interval(0.001,0.1)"], None),
+    (["-m", "model.units=8,"], None),  # Hydra cannot parse it: the preflight says why
+])
+def test_the_trials_a_command_line_asks_for(argv: list[str], trials: int | None) -> None:
+    assert prestart.planned_trials(argv) == trials
+
+
+def test_more_workers_than_trials_start_only_one_per_trial(tmp_path: Path) -> None:
+    done = run_cli("-m", "model.units=8,16", "hydra.launcher.workers=6", "train.epochs=1",
+                   "dataset.limit=200", "sweep.name=few", "hydra.launcher.live=false",
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # each worker the pool ran (prestarted and adopted, or its own) has its log here
+    assert len(list((tmp_path / "experiments" / "few" / "workers").glob("*.log"))) == 2
+    cores = len(os.sched_getaffinity(0))
+    warned = f"pool: 6 workers on {cores} CPU cores: trials will compete for the cores"
+    assert (warned in done.stdout + done.stderr) is (cores < 6)

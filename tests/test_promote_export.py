@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +98,16 @@ def test_a_winner_without_its_checkpoint_is_passed_over(sweep: Path) -> None:
     assert f"trial {first}: its checkpoint is missing; not promoted" in result.skipped
 
 
+def test_the_promote_command_says_its_warnings_as_sweeper(sweep: Path) -> None:
+    shutil.rmtree(sweep / "best")
+    first = _ranked(sweep)[0]
+    (sweep / "trials" / first / "checkpoints" / "best.keras").unlink()
+    done = run_cli(str(sweep), cwd=sweep, module="sweeper.promote")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"sweeper: warning: trial {first}: its checkpoint is missing; not promoted" \
+        in done.stderr.splitlines()
+
+
 def test_saved_model_export_serves_what_keras_predicts(grid_sweep: Path, tmp_path: Path) -> None:
     import keras
 
@@ -132,6 +143,28 @@ def test_saved_model_export_serves_what_keras_predicts(grid_sweep: Path, tmp_pat
     assert "float32, shape [None, 8, 8, 1], pixels raw, 0..16" in (out / "README.md").read_text()
 
 
+def _tflite_predicts_as_keras(tflite: Path, keras_file: Path) -> None:
+    """The TensorFlow Lite model gives the Keras model's probabilities on real test images."""
+    import keras
+    import tensorflow as tf
+    from sklearn.datasets import load_digits
+
+    images = load_digits().images[:64].astype("float32")[..., None]  # raw pixels, 0..16
+    expected = keras.models.load_model(keras_file).predict(images, verbose=0)
+    with warnings.catch_warnings():  # its deprecation notice (LiteRT), not this test's matter
+        warnings.simplefilter("ignore")
+        interpreter = tf.lite.Interpreter(model_path=str(tflite))
+    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    interpreter.allocate_tensors()
+    got = []
+    for image in images:
+        interpreter.set_tensor(inp["index"], image[None])
+        interpreter.invoke()
+        got.append(interpreter.get_tensor(out["index"])[0])
+    np.testing.assert_allclose(np.asarray(got), expected, atol=1e-5)
+    assert (np.argmax(got, axis=1) == np.argmax(expected, axis=1)).all()
+
+
 def test_export_refuses_a_non_empty_out_unless_forced_and_names_trials(
         grid_sweep: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sweep = grid_sweep / "experiments" / "grid"
@@ -149,6 +182,7 @@ def test_export_refuses_a_non_empty_out_unless_forced_and_names_trials(
                                                      "notes.txt"]
     assert json.loads((out / "export.json").read_text())["format"] == "tflite"
     assert not list(tmp_path.glob(".out.partial-*"))
+    _tflite_predicts_as_keras(out / "model.tflite", sweep / "best" / "model.keras")
 
     trial = _ranked(sweep)[-1]
     export.main([str(sweep), "--format", "keras", "--out", str(tmp_path / "k"), "--trial", trial])
@@ -185,3 +219,29 @@ def test_bad_sweep_folders_are_one_line_and_leave_best_alone(tmp_path: Path, mod
         assert (folder / "best" / "best.json").read_text() == '{"kept": true}'
         assert sorted(p.name for p in folder.iterdir()) == ["best", "trials"]
     assert not out.exists()
+
+
+def test_a_best_folder_that_cannot_be_replaced_ends_the_sweep_with_one_line(
+        grid_sweep: Path, tmp_path: Path) -> None:
+    # best/ cannot be moved aside (as when it is immutable or on a read-only mount): here a file
+    # sits where the swap puts the replaced best/, so the rename fails with an OSError.
+    cwd = Path(shutil.copytree(grid_sweep, tmp_path / "copy"))
+    sweep = cwd / "experiments" / "grid"
+    ranked = _ranked(sweep)
+    _rescore(sweep, ranked[1], 1.0)  # the runner-up now beats the promoted trial
+    (sweep / promotion.OLD).write_text("in the way")
+    before = {p: p.read_bytes() for p in (sweep / "best").rglob("*") if p.is_file()}
+    shutil.rmtree(sweep / "trials" / ranked[-1])  # one trial to train: a warm worker
+    done = run_cli("-m", "optimizer=adam,sgd", "model.units=8,16", "train.epochs=1",
+                   "sweep.name=grid", cwd=cwd, timeout=180)  # it used to wait forever
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "pool:" in done.stdout + done.stderr  # promoted in the sweep's warm worker
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("sweeper: error: not promoted, best/ left as it was: "), last
+    problems = json.loads((sweep / "sweep.json").read_text())["problems"]
+    assert len(problems) == 1 and problems[0].startswith("not promoted, best/ left as it was: ")
+    again = run_cli(str(sweep), cwd=cwd, module="sweeper.promote")
+    assert again.returncode == 1 and "Traceback" not in again.stderr
+    assert again.stderr.strip().splitlines()[-1].startswith(
+        "sweeper: error: not promoted, best/ left as it was: [Errno 20] Not a directory: ")
+    assert {p: p.read_bytes() for p in (sweep / "best").rglob("*") if p.is_file()} == before

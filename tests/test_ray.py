@@ -80,6 +80,11 @@ def test_a_sweep_uses_both_nodes_and_ends_as_a_local_one(cluster: tuple[str, set
         run = Path(t["tensorboard_run"])
         assert run.is_relative_to(tmp_path / "logs" / "ray")
         assert list(run.glob("events.out.tfevents.*"))
+    # TensorFlow's C++ log lines stay in each trial's output.log, off the sweep's console
+    console = done.stdout + done.stderr
+    assert "absl::InitializeLog" not in console and "cuda" not in console.lower(), console[-3000:]
+    outputs = [(sweep_dir / "trials" / t["trial_id"] / "output.log").read_text() for t in trials]
+    assert any("absl::InitializeLog" in text for text in outputs)
     board = pd.read_csv(sweep_dir / "leaderboard.csv")
     assert board["rank"].notna().sum() == 4 and set(board["node"]) == nodes
     best = json.loads((sweep_dir / "best" / "best.json").read_text())

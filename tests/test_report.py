@@ -145,3 +145,23 @@ def test_plots_of_thousands_of_trials_show_the_best(sweep: Path, tmp_path: Path)
     assert [p.name for p in drawn] == list(PLOTS)
     height, _, _ = imread(tmp_path / PLOTS[0]).shape
     assert height < 90 * (0.35 * plots.MAX_BARS + 3)  # the best 40 bars, not 3,000
+
+
+def test_a_running_sweep_counts_the_trials_not_started_yet(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sweeper import lock
+    from sweeper.results.planned import write_plan
+
+    running = tmp_path / "running"
+    write_trial(running, trial_record("a", value=0.9))
+    write_trial(running, trial_record("b", "running", None))
+    write_plan(running, 4)  # as the grid writes it when it starts: 4 trials in all
+    out, _ = _report(capsys, str(running))
+    assert "sweep running: 2 of 2 trials" in out  # no one runs it: what is there is all
+    lock.hold(running)  # the sweep's own process holds this while it runs
+    try:
+        out, _ = _report(capsys, str(running))
+    finally:
+        lock._held.pop(running.absolute()).close()
+    said = " ".join(out.split())  # a long title wraps
+    assert "(running, pid " in said and ": 2 of 4 trials, 2 not started yet" in said, out

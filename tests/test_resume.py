@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import records, run_cli
+from conftest import records, run_cli, sigint_default
+
+from sweeper.results.formats import sha256
 
 # A backup after every epoch: an interruption costs at most the epoch it cut short.
 SWEEP = ["-m", "optimizer=sgd,adam", "model.units=8", "train.epochs=30", "sweep.name=r",
@@ -22,7 +25,8 @@ SWEEP = ["-m", "optimizer=sgd,adam", "model.units=8", "train.epochs=30", "sweep.
 def start(cwd: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "sweeper", *args], cwd=cwd, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+                            preexec_fn=sigint_default)
 
 
 def poll(sweep_dir: Path, proc: subprocess.Popen, condition, timeout: float = 180) -> dict:
@@ -162,3 +166,26 @@ def test_disk_full_fails_the_trial_cleanly_and_keeps_earlier_records(tmp_path: P
     assert big["status"] in ("failed", "running")  # running: the disk had no room for more
     if big["status"] == "failed":
         assert "No space left on device" in big["error"]
+
+
+def test_an_unreadable_record_is_kept_aside_and_its_trial_runs_again(grid_sweep: Path,
+                                                                     tmp_path: Path) -> None:
+    cwd = Path(shutil.copytree(grid_sweep, tmp_path / "copy"))
+    sweep = cwd / "experiments" / "grid"
+    promoted = json.loads((sweep / "best" / "best.json").read_text())
+    victim = sweep / "trials" / promoted["trial_id"]  # the promoted trial, its record broken
+    (victim / "trial.json").write_text("{")
+    checkpoint = (victim / "checkpoints" / "best.keras").read_bytes()
+    done = run_cli("-m", "optimizer=adam,sgd", "model.units=8,16", "train.epochs=1",
+                   "sweep.name=grid", cwd=cwd)
+    assert done.returncode == 0, done.stderr[-3000:]
+    said = done.stdout + done.stderr
+    assert f"trial {victim.name}: its record cannot be read (JSONDecodeError: " in said
+    assert "3 of 4 trials finished in an earlier run of the sweep; 1 to run" in said
+    (aside,) = (sweep / "unreadable").iterdir()  # kept as it was, never overwritten
+    assert aside.name.startswith(victim.name + "-")
+    assert (aside / "trial.json").read_text() == "{"
+    assert (aside / "checkpoints" / "best.keras").read_bytes() == checkpoint
+    assert json.loads((victim / "trial.json").read_text())["status"] == "completed"
+    best = json.loads((sweep / "best" / "best.json").read_text())  # names what it serves
+    assert sha256(sweep / best["checkpoint"]) == best["checkpoint_sha256"]

@@ -16,7 +16,7 @@ import pytest
 from sweeper.config.overrides import sweep_arguments
 from sweeper.errors import SearchError
 from sweeper.search.space import parse_space
-from tests.conftest import records, run_cli
+from tests.conftest import records, run_cli, sigint_default
 from tests.test_sweep_hparams import STATUSES, post, tensorboard
 
 GROUPS = ("model", "optimizer", "dataset", "train", "search")
@@ -234,7 +234,8 @@ def test_an_interrupted_search_resumes_where_it_stopped(tmp_path: Path) -> None:
             "hydra.launcher.workers=2", *SPACE, "dataset.limit=200", "train.epochs=2"]
     sweep = tmp_path / "experiments" / "cut"
     proc = subprocess.Popen([sys.executable, "-m", "sweeper", *args], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_default)
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:  # the first batch is told
         if (sweep / "tuner" / "trials.json").is_file():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,9 @@ def _tags(run: Path) -> set[str]:
 def test_nan_loss_fails_the_trial_not_the_sweep(tmp_path: Path) -> None:
     done = run_cli("-m", "optimizer.learning_rate=0.01,1e30", "optimizer=sgd", "model.units=8",
                    "train.epochs=2", "sweep.name=nan", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
+    # The sweep runs to its end and says, as its exit status, that a trial failed.
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "1 trial failed (the leaderboard says why" in done.stderr
     found = records(tmp_path / "experiments" / "nan")
     by_lr = {r["hparams"]["optimizer.learning_rate"]: r for r in found}
     assert by_lr[0.01]["status"] == "completed"
@@ -95,3 +98,21 @@ def test_vgg16_is_the_published_stack_at_full_width(compose_config) -> None:
     assert len(convs) == 13 and len(dense) == 3
     assert [c.filters for c in convs] == [64, 64, 128, 128, 256, 256, 256] + [512] * 6
     assert json.dumps([d.units for d in dense]) == "[4096, 4096, 1000]"
+
+
+def test_a_trial_checks_its_own_combination_whatever_launched_it(compose_config,
+                                                                  tmp_path: Path) -> None:
+    # Launched without the command's checks (another sweeper, a hand-made job), a trial still
+    # refuses a combination no trial can run, before it trains.
+    from sweeper.trial.run import Trial
+
+    cfg = compose_config("model=mobilenet_v2", "model.weights=null", "model.freeze_base=false",
+                         "model.fine_tune_at=1", f"paths.experiments={tmp_path}",
+                         f"paths.logs={tmp_path / 'logs'}", "sweep.name=s")
+    trial_dir = tmp_path / "s" / "trials" / "t"
+    trial_dir.mkdir(parents=True)
+    value = Trial(cfg, trial_dir, ["model.fine_tune_at=1"], {"model": "mobilenet_v2"}).run()
+    assert math.isnan(value)
+    record = json.loads((trial_dir / "trial.json").read_text())
+    assert record["status"] == "failed" and record["epochs_completed"] == 0
+    assert record["error"].startswith("model.fine_tune_at=1: needs model.freeze_base=true")

@@ -44,14 +44,11 @@ def validate(cfg: DictConfig) -> None:
            t.backup_every_s, "null or a number of seconds >= 0")
     _check(t.early_stopping_patience is None or t.early_stopping_patience >= 1,
            "train.early_stopping_patience", t.early_stopping_patience, "null or an integer >= 1")
-    _check(0 <= t.initial_epoch < t.epochs, "train.initial_epoch", t.initial_epoch,
-           f"an integer in [0, train.epochs={t.epochs})")
-    _check(t.initial_epoch == 0 or t.warm_start is not None, "train.initial_epoch",
-           t.initial_epoch, "0 without train.warm_start (nothing to continue from)")
     _check(t.warm_start is None or bool(_SWEEP_NAME.match(str(t.warm_start))), "train.warm_start",
            t.warm_start, "null or the id of a trial of this sweep (a folder name under trials/)")
     _check(0 < d.test_split < 1, "dataset.test_split", d.test_split, "a number in (0, 1)")
     _check(d.limit is None or d.limit >= 10, "dataset.limit", d.limit, "null or an integer >= 10")
+    cross_checks(cfg)  # once each key is valid alone
     _one_of("sweep.mode", s.mode, MODES)
     _one_of("sweep.metric", s.metric, EPOCH_METRICS)
     _check_pruner(cfg.pruner)
@@ -102,7 +99,24 @@ def _check_ranges(cfg: DictConfig) -> None:
         if value is None and key in _NULLABLE:
             continue
         _check(value is not None and ok(value), key, "null" if value is None else value, allowed)
-    m = cfg.model
+
+
+#: The keys each rule of :func:`cross_checks` reads together: a grid checks every combination of
+#: their swept values, not each value alone.
+CROSS_KEYS: tuple[tuple[str, ...], ...] = (
+    ("model.fine_tune_at", "model.freeze_base"),
+    ("train.initial_epoch", "train.epochs", "train.warm_start"),
+)
+
+
+def cross_checks(cfg: DictConfig) -> None:
+    """The rules that read several keys together (:data:`CROSS_KEYS`); a trial checks them
+    again on its own configuration before it trains."""
+    t, m = cfg.train, cfg.model
+    _check(0 <= t.initial_epoch < t.epochs, "train.initial_epoch", t.initial_epoch,
+           f"an integer in [0, train.epochs={t.epochs})")
+    _check(t.initial_epoch == 0 or t.warm_start is not None, "train.initial_epoch",
+           t.initial_epoch, "0 without train.warm_start (nothing to continue from)")
     if m.get("fine_tune_at") is not None and not m.get("freeze_base", False):
         raise ConfigError(f"model.fine_tune_at={m.fine_tune_at}: needs model.freeze_base=true "
                           "(the second phase unfreezes a base that the first phase froze)")
@@ -166,6 +180,9 @@ def _check_directory(d: Any) -> None:
         raise ConfigError("dataset.path: required with dataset=directory; give a folder with one "
                           "sub-folder of images per class, e.g. dataset.path=data/chest_xray")
     root = Path(d.path).expanduser()
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"dataset.path={d.path}: a file, not a folder; give the folder that "
+                          "holds one sub-folder of images per class")
     if not root.is_dir():
         raise ConfigError(f"dataset.path={d.path}: no such folder; expected a folder with one "
                           "sub-folder of images per class")

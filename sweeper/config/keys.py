@@ -36,6 +36,7 @@ KEYS: dict[str, Role] = {
     "hydra": _B | _N,                   # Hydra's own settings: launcher, sweeper, output dirs
     "sweep.name": _B | _P | _N,         # the sweep's folder
     "sweep.retry_failed": _B | _N,      # how a re-run treats failed trials
+    "sweep.allow_failures": _B | _N,    # how the command's exit status treats them
     "sweep.metric": _N,                 # which epoch's checkpoint is kept: part of the trial
     "sweep.mode": _N,
     "paths.experiments": _B | _P | _D | _N,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -24,3 +25,12 @@ def sweep_arguments(sweeper_cfg: DictConfig | None, overrides: list[str]) -> lis
 def lines(overrides: list[Override]) -> list[str]:
     """The overrides as they were written."""
     return [str(o.input_line) for o in overrides]
+
+
+def quoted(value: str) -> str:
+    """``value`` as a quoted string of Hydra's override grammar, so that spaces, commas,
+    brackets and non-ASCII letters stay one plain string: a quote is escaped, and so are the
+    backslashes before a quote or at the end (the only ones the grammar reads as escapes)."""
+    text = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
+    text = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, text)
+    return f"'{text}'"

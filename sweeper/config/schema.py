@@ -140,6 +140,8 @@ class SweepConfig:
     mode: str = "max"
     # re-run trials that failed in an earlier run of this sweep (completed ones never re-run)
     retry_failed: bool = False
+    # a sweep with failed trials exits 0 (true) instead of 1 with "N trials failed" (false)
+    allow_failures: bool = False
 
 
 @dataclass

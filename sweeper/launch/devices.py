@@ -12,7 +12,9 @@ the GPU nvidia-smi, the slot and the trial's record name.
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -22,6 +24,8 @@ from typing import Any
 
 from sweeper.errors import DeviceError
 from sweeper.launch import nvml
+
+log = logging.getLogger(__name__)
 
 # What a GPU worker is told beyond CUDA's own variables (sweeper/trial/gpu.py reads them).
 GPUS_ENV = "SWEEPER_GPUS"  # the slot's GPUs as JSON: index, name, uuid
@@ -91,9 +95,23 @@ def list_gpus() -> list[Gpu]:
     try:
         out = subprocess.run([exe, query, "--format=csv,noheader,nounits"],
                              capture_output=True, text=True, timeout=30, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
+    except (OSError, subprocess.SubprocessError) as e:
+        _nvidia_smi_failed(_why(e))
         return []
     return [_gpu(line) for line in out.splitlines() if line.strip()]
+
+
+def _why(error: BaseException) -> str:
+    if isinstance(error, subprocess.CalledProcessError):
+        said = (error.stderr or error.stdout or "").strip().splitlines()
+        return f"exit {error.returncode}" + (f": {said[0]}" if said else "")
+    return f"{type(error).__name__}: {error}"
+
+
+@functools.cache  # said once per cause
+def _nvidia_smi_failed(why: str) -> None:
+    log.warning("nvidia-smi failed (%s): no GPU is visible to sweeper, trials run on CPU; "
+                "fix the driver, or set hydra.launcher.devices=cpu to say so", why)
 
 
 def _gpu(line: str) -> Gpu:

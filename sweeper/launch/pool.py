@@ -111,10 +111,10 @@ class Pool:
         self.workers.append(worker)
         return worker
 
-    def adopt_prestarted(self) -> None:
-        """Take the workers started with the sweep whose environment a slot needs; stop the
-        others."""
-        for slot in self.slots:
+    def adopt_prestarted(self, trials: int) -> None:
+        """Take the workers started with the sweep whose environment a slot needs, for at most
+        ``trials`` slots (a batch of fewer trials than slots needs no more); stop the others."""
+        for slot in self.slots[:trials]:
             started = prestart.take(_env(slot))
             if started is not None:
                 self._spawn(slot, started)
@@ -137,13 +137,16 @@ class Pool:
             while True:
                 ready = wait([worker.conn, worker.process.sentinel])
                 if worker.conn in ready:
-                    with contextlib.suppress(EOFError, OSError):
+                    try:
                         kind, *rest = worker.conn.recv()
-                        if kind == "result":
-                            value = cloudpickle.loads(rest[0])
-                            if isinstance(value, BaseException):
-                                raise value
-                            return value
+                    except (EOFError, OSError):  # the worker is gone: its sentinel says so
+                        kind, rest = None, []
+                    if kind == "result":
+                        value = cloudpickle.loads(rest[0])
+                        if isinstance(value, BaseException):  # the function's own error,
+                            raise value  # an OSError included: raised, never swallowed
+                        return value
+                    if kind is not None:
                         continue
                 if not worker.process.is_alive():
                     self._retire(worker)

@@ -8,6 +8,7 @@ its workers (:func:`warm`).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +32,15 @@ def warm() -> Pool | None:
     """The pool of the sweep this process runs, if it has one (its workers stay warm until the
     process ends: the end of the sweep uses one)."""
     return _current
+
+
+def _warn_oversubscribed(slots: int) -> None:
+    """More CPU workers than cores: trials compete for them (each is slower, none is faster)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if cores and slots > cores:
+        log.warning("pool: %d workers on %d CPU cores: trials will compete for the cores "
+                    "(hydra.launcher.workers=%d or fewer runs each one faster)", slots, cores,
+                    cores)
 
 
 def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
@@ -57,7 +67,9 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
                              max_retries=int(s.get("max_retries", 1)),
                              warmup=s.get("warmup") or getattr(launcher.task_function, "warm_up",
                                                                None))
-        launcher.pool.adopt_prestarted()
+        launcher.pool.adopt_prestarted(len(distinct(job_overrides)[0]))
+        if not slots[0].gpus:
+            _warn_oversubscribed(len(slots))
     pool: Pool = launcher.pool
     global _current
     _current = pool

@@ -2,7 +2,8 @@
 overlaps the sweep process's own start: Hydra, composing and checking the configuration.
 
 Only what can be known from the command line alone is started this early: the pool's CPU workers
-(one per core, or ``hydra.launcher.workers``). When the pool is set up it adopts the workers
+(one per core, or ``hydra.launcher.workers``), never more than the trials the command line asks
+for when it tells (:func:`planned_trials`). When the pool is set up it adopts the workers
 whose environment is the one its slots need, and the rest are stopped; a sweep that turns out
 to need none of them (another launcher, bad input) stops them all. GPU workers wait for the
 whole configuration (their memory shares come from it).
@@ -55,8 +56,9 @@ def prestart(argv: list[str]) -> None:
         return  # the preflight says what is wrong
     if any(slot.gpus for slot in slots):
         return
+    trials = planned_trials(argv)
     context = mp.get_context("spawn")
-    for slot in slots:
+    for slot in slots[:trials]:
         env = {**slot.env, "SWEEPER_SLOT": slot.name}
         fd, log_path = tempfile.mkstemp(prefix="sweeper-worker-", suffix=".log")
         os.close(fd)
@@ -67,6 +69,33 @@ def prestart(argv: list[str]) -> None:
         child_conn.close()
         _waiting.append(Started(env, process, parent_conn, log_path))
     atexit.register(dismiss)
+
+
+def planned_trials(argv: list[str]) -> int | None:
+    """How many trials a sweep's command line asks for, when it alone tells: the product of a
+    grid's swept values, or the random and Bayesian tuner's ``max_trials``; None when it cannot
+    (a preset, Hyperband, a value of ``interval`` or a glob, an override Hydra cannot parse)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    lines = [a for a in argv if not a.startswith("-")]
+    given = {key_of(a): a.split("=", 1)[1] for a in lines if "=" in a}
+    if "search" in given:
+        return None
+    if given.get("hydra/sweeper", "grid") != "grid":
+        value = given.get("hydra.sweeper.max_trials", "")
+        algorithm = given.get("hydra.sweeper.algorithm", "random")
+        return int(value) if value.isdigit() and algorithm in ("random", "bayesian") else None
+    count = 1
+    try:
+        for override in OverridesParser.create().parse_overrides(lines):
+            if override.is_sweep_override():
+                if not override.is_discrete_sweep():
+                    return None
+                count *= len(list(override.sweep_string_iterator()))
+    except (HydraException, ValueError):
+        return None
+    return count
 
 
 def take(env: dict[str, str]) -> Started | None:

@@ -9,7 +9,10 @@ saying why, while the sweep goes on to its leaderboard.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,7 +57,8 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
         job = Job(initial_job_idx + i, overrides, attempts=1)
         sweep_config = _sweep_config(context, config, job)
         ref = launch_job_on_ray(context, launcher.ray_cfg.remote, sweep_config,
-                                launcher.task_function, Singleton.get_state())
+                                functools.partial(_in_trial_log, launcher.task_function),
+                                Singleton.get_state())
         jobs[ref] = job
     results: dict[int, JobReturn] = {}
     slots = max(1, ray_room(launcher.ray_cfg)[0])
@@ -81,6 +85,31 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
             raise
     ordered = list(jobs.values())
     return [results[ordered[i].idx] for i in index]
+
+
+OUTPUT_LOG = "output.log"  # a Ray trial's own process output, in its folder
+
+
+def _in_trial_log(task_function: Any, cfg: DictConfig) -> Any:
+    """Run the trial with its process's output (TensorFlow's C++ log lines, a library's prints)
+    going to ``output.log`` in its folder, as a pool worker's go to its log, not to the sweep's
+    console through Ray."""
+    path = Path(HydraConfig.get().runtime.output_dir) / OUTPUT_LOG
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(path, "ab") as log_file:
+        os.dup2(log_file.fileno(), 1)
+        os.dup2(log_file.fileno(), 2)
+        try:
+            return task_function(cfg)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
 
 
 def _sweep_config(context: Any, config: DictConfig, job: Job) -> DictConfig:

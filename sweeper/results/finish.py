@@ -34,17 +34,23 @@ class SweepCallback(Callback):
     """Before a sweep: its HParams experiment config. After it: the leaderboard, plots, and the
     best trial promoted to ``best/``."""
 
+    def __init__(self) -> None:
+        self.started: list[str] = []  # what the start of the sweep could not do
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from sweeper.search.domains import sweep_domains
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
         (sweep_dir / OUTCOME).unlink(missing_ok=True)
         logdir = Path(config.paths.logs) / config.sweep.name
-        hparams.write_experiment(logdir, sweep_dir, sweep_domains(config))
+        self.started = []
+        hparams.write_experiment(logdir, sweep_dir, sweep_domains(config, self.started))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        problems = finish_sweep(sweep_dir, Path(config.paths.logs) / config.sweep.name)
+        problems = self.started + finish_sweep(
+            sweep_dir, Path(config.paths.logs) / config.sweep.name,
+            allow_failures=bool(config.sweep.allow_failures))
         try:
             write_json(sweep_dir / OUTCOME, {"finished_at": now_iso(), "problems": problems})
         except OSError as e:  # the command finds no outcome and says so
@@ -66,10 +72,12 @@ def check_outcome(sweep_dir: Path, since: float) -> None:
         raise SweepIncomplete("; ".join(problems))
 
 
-def finish_sweep(sweep_dir: Path, logdir: Path | None = None, top: int = 10) -> list[str]:
+def finish_sweep(sweep_dir: Path, logdir: Path | None = None, top: int = 10,
+                 allow_failures: bool = False) -> list[str]:
     """Leaderboard and plots of ``sweep_dir``, the search's progress into its TensorBoard
     ``logdir``, its top trials printed, its best one promoted; returns what a complete sweep
-    would have and this one lacks (one line each)."""
+    would have and this one lacks (one line each): failed trials too, unless
+    ``allow_failures``."""
     from sweeper.results import leaderboard, plots, table
 
     problems = _search_stopped(sweep_dir)
@@ -87,12 +95,17 @@ def finish_sweep(sweep_dir: Path, logdir: Path | None = None, top: int = 10) -> 
     broken = leaderboard.unreadable(skipped)
     if broken:
         problems.append(f"{len(broken)} trial record(s) could not be read")
+    failed = int((ranked["status"] == "failed").sum())
+    if failed and not allow_failures:
+        problems.append(f"{failed} trial{'s' if failed > 1 else ''} failed (the leaderboard "
+                        "says why; sweep.allow_failures=true lets the sweep exit 0)")
     try:
         plots.plots(sweep_dir, ranked)
         if logdir is not None:
             _write_progress(logdir, ranked)
-    except Exception as e:  # a picture is not worth the promotion that follows
-        log.warning("plots not written: %s: %s", type(e).__name__, e)
+    except Exception as e:  # a picture is not worth the promotion that follows: go on, then say
+        log.error("plots not written: %s: %s", type(e).__name__, e)
+        problems.append(f"plots not written ({type(e).__name__}: {e})")
     shown = f"top {top} of {len(ranked)} trials" if top < len(ranked) else f"{len(ranked)} trials"
     table.print_table(ranked, top, title=f"sweep {sweep_dir.name}: {shown}")
     log.info("leaderboard: %s", sweep_dir / leaderboard.LEADERBOARD_CSV)
@@ -103,8 +116,9 @@ def finish_sweep(sweep_dir: Path, logdir: Path | None = None, top: int = 10) -> 
         return [*problems, "no completed trial: nothing promoted"]
     result = _promotion(promoting, sweep_dir)
     if "error" in result:
-        log.error("%s", result["error"])
-        return [*problems, f"not promoted: {result['error']}"]
+        error = str(result["error"])
+        log.error("%s", error)
+        return [*problems, error if error.startswith("not promoted") else f"not promoted: {error}"]
     for line in result.get("skipped", []):
         log.warning("%s", line)
     log.info("%s", describe_promotion(result, sweep_dir))

@@ -150,6 +150,10 @@ def _damage(sweep_dir: Path, before: dict[str, Any] | None) -> str | None:
         return "model.keras does not match best.json's checkpoint_sha256"
     if not (best / str(before.get("saved_model")) / "saved_model.pb").is_file():
         return f"no {before.get('saved_model')}/saved_model.pb"
+    source = sweep_dir / str(before.get("checkpoint"))
+    if not source.is_file() or sha256(source) != before.get("checkpoint_sha256"):
+        return (f"trial {before.get('trial_id')} was trained again since: its checkpoint is not "
+                "the one promoted")
     return None
 
 
@@ -210,7 +214,7 @@ def answer(sweep_dir: str | Path) -> dict[str, Any]:
     warm worker sends back): the promotion, or ``error`` and the exit ``status`` it means."""
     try:
         return asdict(promote(Path(sweep_dir)))
-    except ExportError as e:
+    except (ExportError, OSError) as e:  # a best/ that cannot be replaced, a full disk
         return {"error": f"not promoted, best/ left as it was: {e}", "status": 1}
     except SweeperError as e:
         return {"error": str(e), "status": e.status}

@@ -26,8 +26,11 @@ from sweeper.search import plan, settings
 log = logging.getLogger(__name__)
 
 
-def sweep_domains(config: DictConfig) -> dict[str, hparams.Domain]:
-    """Every hyperparameter a trial of this sweep records, with every value it can take.
+def sweep_domains(config: DictConfig,
+                  problems: list[str] | None = None) -> dict[str, hparams.Domain]:
+    """Every hyperparameter a trial of this sweep records, with every value it can take; what
+    could not be composed for them is added to ``problems`` (the dashboard may hide the trials
+    whose values are missing from a domain).
 
     Sweep syntax Hydra's grid does not enumerate (intervals) is left to its own sweeper; the
     tuner sweeper's domains come from its search space (intervals as intervals).
@@ -52,7 +55,7 @@ def sweep_domains(config: DictConfig) -> dict[str, hparams.Domain]:
     examples = [f"{key}={_first(domain)}" for key, domain in swept.items()
                 if key not in group_options]
     values: dict[str, list[Any]] = {}
-    for cfg, chosen in _per_group_option(config, fixed, group_options):
+    for cfg, chosen in _per_group_option(config, fixed, group_options, problems):
         choices = dict(cfg.hydra.runtime.choices)
         for key, value in hparams.trial_hparams(cfg, [*fixed, *chosen, *examples],
                                                 choices).items():
@@ -62,8 +65,8 @@ def sweep_domains(config: DictConfig) -> dict[str, hparams.Domain]:
     return domains
 
 
-def _per_group_option(config: DictConfig, fixed: list[str],
-                      options: dict[str, list[str]]) -> Any:
+def _per_group_option(config: DictConfig, fixed: list[str], options: dict[str, list[str]],
+                      problems: list[str] | None) -> Any:
     """One composed configuration per combination of the swept groups' options (the sweep's own
     configuration when no group is swept), with the overrides that chose it."""
     if not options:
@@ -76,7 +79,10 @@ def _per_group_option(config: DictConfig, fixed: list[str],
         try:
             yield compose(name, overrides=[*fixed, *chosen], return_hydra_config=True), chosen
         except Exception as e:  # the preflight composed these: say why, and carry on
-            log.warning("HParams domains: could not compose %s: %s", " ".join(chosen), e)
+            said = f"HParams domains: could not compose {' '.join(chosen)}: {e}"
+            log.warning("%s", said)
+            if problems is not None:
+                problems.append(said)
 
 
 def _groups() -> list[str]:

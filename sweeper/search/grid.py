@@ -28,7 +28,8 @@ from omegaconf import OmegaConf, open_dict
 from sweeper.config.identity import override_dirname, trial_id
 from sweeper.config.overrides import sweep_arguments
 from sweeper.errors import ConfigError
-from sweeper.record import TrialRecord
+from sweeper.record import UNREADABLE, RecordError, TrialRecord
+from sweeper.results.planned import write_plan
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,23 @@ def corners(parsed: Sequence[Override], groups: Sequence[str]) -> tuple[list[lis
     return jobs, rest
 
 
+def together(values: Sequence[Value], groups: Sequence[Sequence[str]]) -> Iterator[list[Value]]:
+    """The swept values a rule that reads several keys (``groups``: the keys of each such rule)
+    must see together: for each group, every combination in which two or more of its keys take
+    a value other than the first configuration's own (one value at a time is checked apart)."""
+    by_key: dict[str, list[Value]] = {}
+    for value in values:
+        by_key.setdefault(value.key, []).append(value)
+    for group in groups:
+        keys = [key for key in group if key in by_key]
+        if len(keys) < 2:
+            continue
+        for combination in itertools.product(*([None, *by_key[key]] for key in keys)):
+            chosen = [value for value in combination if value is not None]
+            if len(chosen) >= 2:
+                yield chosen
+
+
 @contextlib.contextmanager
 def applied(cfg: Any, value: Value) -> Iterator[Any]:
     """``cfg`` (a composed configuration) with one swept value set as composing would set it
@@ -110,6 +128,7 @@ def sweep(sweeper: Any, arguments: list[str]) -> list[Sequence[JobReturn]]:
     OmegaConf.save(config, sweep_dir / "multirun.yaml")
     exclude = list(config.hydra.job.config.override_dirname.exclude_keys)
     retry = bool(config.sweep.retry_failed)
+    write_plan(sweep_dir, len(jobs))
     todo = [job for job in jobs if not _settled(sweep_dir / "trials", job, exclude, retry)]
     if len(todo) < len(jobs):
         log.info("grid: %d of %d trials finished in an earlier run of the sweep; %d to run",
@@ -129,5 +148,13 @@ def sweep(sweeper: Any, arguments: list[str]) -> list[Sequence[JobReturn]]:
 def _settled(trials: Path, job: list[str], exclude: list[str], retry_failed: bool) -> bool:
     """Whether an earlier run finished this trial for good (the trial itself decides again
     when it runs: this only spares launching it)."""
-    record = TrialRecord.read(trials / trial_id(override_dirname(job, exclude)))
-    return record is not None and record.settled(retry_failed) is not None
+    folder = trials / trial_id(override_dirname(job, exclude))
+    try:
+        record = TrialRecord.load(folder)
+    except FileNotFoundError:
+        return False
+    except (OSError, RecordError) as e:
+        log.warning("trial %s: its record cannot be read (%s): it runs again, and its folder is "
+                    "kept aside in %s/", folder.name, e, trials.parent / UNREADABLE)
+        return False
+    return record.settled(retry_failed) is not None

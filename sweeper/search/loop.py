@@ -20,9 +20,10 @@ from omegaconf import DictConfig
 from sweeper.atomic import write_atomic
 from sweeper.launch import kinds
 from sweeper.launch.jobs import outcome, trial_folder
+from sweeper.results.planned import write_plan
 from sweeper.search import oracle as oracles
 from sweeper.search.plan import SPEC, STATE_DIR, check_earlier, space_of, spec
-from sweeper.search.settings import Settings
+from sweeper.search.settings import DEFAULT_MAX_TRIALS, Settings
 from sweeper.search.space import format_value
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,8 @@ class Search:
         job_idx = 0
         done = False
         (self.state_dir / OUTCOME).unlink(missing_ok=True)
+        write_plan(self.sweep_dir, None if s.algorithm == "hyperband" else
+                   s.max_trials or DEFAULT_MAX_TRIALS)
         while not done:
             if self.failures > s.max_failures:
                 reason = (f"{self.failures} trials failed, more than hydra.sweeper.max_failures="

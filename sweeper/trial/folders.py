@@ -27,17 +27,19 @@ RAW_SAMPLE = 8  # 16-bit images the preflight looks into for raw (unscaled) 12-b
 
 
 def load(d: Any, validation_split: float) -> FolderSplits:
-    """The files of each split of the folder ``d.path``."""
+    """The files of each split of the folder ``d.path`` (less the unusable ones, with
+    ``dataset.skip_corrupt``: they count in no split and no epoch's steps)."""
     root = Path(d.path).expanduser()
+    left_out = frozenset(unusable(root)) if d.skip_corrupt else frozenset()
     if (root / "train").is_dir():
         names = class_names(root / "train")
-        trainval = _files(root / "train", names)
+        trainval = _files(root / "train", names, left_out)
         if (root / "val").is_dir():
-            trainval = _join(trainval, _files(root / "val", names))
-        test = _files(root / "test", names) if (root / "test").is_dir() else None
+            trainval = _join(trainval, _files(root / "val", names, left_out))
+        test = _files(root / "test", names, left_out) if (root / "test").is_dir() else None
     else:
         names = class_names(root)
-        trainval, test = _files(root, names), None
+        trainval, test = _files(root, names, left_out), None
     if test is None:
         trainval, test = _split(trainval, d.test_split, d.split_seed)
     if d.limit is not None and len(trainval) > d.limit:
@@ -58,11 +60,11 @@ def _images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _files(folder: Path, names: tuple[str, ...]) -> Files:
+def _files(folder: Path, names: tuple[str, ...], left_out: frozenset[str]) -> Files:
     paths, labels = [], []
     for label, name in enumerate(names):
         if (folder / name).is_dir():
-            found = _images(folder / name)
+            found = [p for p in _images(folder / name) if str(p) not in left_out]
             paths += [str(p) for p in found]
             labels += [label] * len(found)
     return Files(np.asarray(paths, dtype=str), np.asarray(labels, dtype=np.int64))
@@ -94,34 +96,65 @@ def train_total(d: Any) -> int:
 
 
 def survey(d: Any) -> None:
-    """Before any trial: every image readable (unless ``dataset.skip_corrupt``), and a warning
-    when 16-bit images look like raw 12-bit values that would load nearly black."""
-    _survey(str(Path(d.path).expanduser()), bool(d.skip_corrupt), d.bits_stored is None)
-
-
-@functools.lru_cache(maxsize=16)  # the preflight asks once per trial configuration
-def _survey(root: str, skip_corrupt: bool, check_raw: bool) -> None:
-    from PIL import Image
-
-    sixteen: list[Path] = []
-    for path in sorted(Path(root).rglob("*")):
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
-            continue
-        try:
-            with Image.open(path) as img:
-                if img.format == "PNG" and img.mode.startswith("I") and len(sixteen) < RAW_SAMPLE:
-                    sixteen.append(path)
-                if not skip_corrupt:
-                    img.verify()
-        except Exception as e:
-            if skip_corrupt:
-                continue
-            raise DatasetError(f"dataset.path: corrupt image {path} ({type(e).__name__}); "
-                               "set dataset.skip_corrupt=true to leave such files out") from e
-    if check_raw and sixteen and all(_largest(p) < 4096 for p in sixteen):
+    """Before any trial: every image usable, or (``dataset.skip_corrupt``) the ones that are not
+    named, as the trials will leave them out; and a warning when 16-bit images look like raw
+    12-bit values that would load nearly black."""
+    root = str(Path(d.path).expanduser())
+    bad, sixteen = _survey(root)
+    if bad and not d.skip_corrupt:
+        path, why = next(iter(bad.items()))
+        raise DatasetError(f"dataset.path: image {path} is {why}; remove it, or set "
+                           "dataset.skip_corrupt=true to leave such files out")
+    if bad:
+        shown = "; ".join(f"{path} ({why})" for path, why in list(bad.items())[:SHOWN])
+        more = f"; and {len(bad) - SHOWN} more" if len(bad) > SHOWN else ""
+        log.warning("dataset.skip_corrupt: %d image(s) left out of every split: %s%s", len(bad),
+                    shown, more)
+    if d.bits_stored is None and sixteen and all(_largest(p) < 4096 for p in sixteen):
         log.warning("dataset.path: 16-bit images such as %s hold no value above 4095, as raw "
                     "12-bit data does; read as the PNG standard says they are nearly black: "
                     "set dataset.bits_stored=12 if 0..4095 is their black..white", sixteen[0])
+
+
+SHOWN = 10  # files a warning names one by one
+
+
+def unusable(root: Path) -> dict[str, str]:
+    """The image files under ``root`` no trial can use, and why (path -> reason)."""
+    return _survey(str(root))[0]
+
+
+@functools.lru_cache(maxsize=16)  # the preflight asks once per trial configuration
+def _survey(root: str) -> tuple[dict[str, str], tuple[Path, ...]]:
+    """The unusable images under ``root`` (corrupt, or too large to decode safely: a
+    decompression bomb), and a sample of its 16-bit PNGs."""
+    from PIL import Image
+
+    bad: dict[str, str] = {}
+    sixteen: list[Path] = []
+    # Opening reads the header only: the size is checked here, against Pillow's own limit, so
+    # that a decompression bomb is named as one (Pillow would refuse it before its size is known).
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        for path in sorted(Path(root).rglob("*")):
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            try:
+                with Image.open(path) as img:
+                    width, height = img.size
+                    if limit is not None and width * height > limit:
+                        bad[str(path)] = (f"{width}x{height} pixels, too large to decode safely "
+                                          f"(over Pillow's {limit:,}: a decompression bomb?)")
+                        continue
+                    if img.format == "PNG" and img.mode.startswith("I") and \
+                            len(sixteen) < RAW_SAMPLE:
+                        sixteen.append(path)
+                    img.verify()
+            except Exception as e:
+                bad[str(path)] = f"corrupt ({type(e).__name__})"
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    return bad, tuple(sixteen)
 
 
 def _largest(path: Path) -> int:

@@ -15,6 +15,7 @@ import os
 import sys
 from typing import Any
 
+from sweeper.errors import TrialFailed
 from sweeper.launch.devices import GPUS_ENV, MEMORY_ENV, discover_gpus, gpu_info
 from sweeper.launch.jobs import OUT_OF_GPU_MEMORY, OUT_OF_MEMORY
 
@@ -45,8 +46,9 @@ def start_tensorflow() -> Any:
         try:
             tf.config.set_logical_device_configuration(
                 gpu, [tf.config.LogicalDeviceConfiguration(memory_limit=limit)])
-        except RuntimeError as e:  # something ran on the GPU first: say so, train anyway
-            log.warning("GPU memory limit of %d MiB not applied: %s", limit, e)
+        except RuntimeError as e:  # something ran on the GPU first: the share is not enforced
+            raise TrialFailed(f"GPU memory limit of {limit} MiB could not be applied ({e}): "
+                              "the trial would not keep to its share of the GPU") from e
     return tf
 
 
