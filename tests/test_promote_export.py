@@ -245,3 +245,18 @@ def test_a_best_folder_that_cannot_be_replaced_ends_the_sweep_with_one_line(
     assert again.stderr.strip().splitlines()[-1].startswith(
         "sweeper: error: not promoted, best/ left as it was: [Errno 20] Not a directory: ")
     assert {p: p.read_bytes() for p in (sweep / "best").rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("name", ["vgg16", "alexnet"])
+def test_a_model_that_resizes_its_input_exports_in_inference_mode(compose_config, tmp_path: Path,
+                                                                  name: str) -> None:
+    # VGG-16 and AlexNet enlarge digits to their input_size; the export's traced call must still
+    # run batch normalisation and dropout as inference does (moving statistics, no dropout).
+    from sweeper.results import formats
+    from sweeper.trial import models
+
+    cfg = compose_config(f"model={name}", "model.width=0.125", "model.units=16")
+    model = models.build(cfg.model, (8, 8, 1), 10, 16.0)
+    assert model.get_layer("resize") is not None
+    signature = formats.saved_model(model, tmp_path / "1")  # raises if it predicts differently
+    assert signature["shape"] == [None, 8, 8, 1]

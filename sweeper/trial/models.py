@@ -50,7 +50,9 @@ def classifier(body: keras.Model, input_shape: tuple[int, ...], scale: float,
     x = keras.layers.Rescaling(1.0 / scale, name="rescale")(inputs)
     x = augment.apply(augment_cfg, x)
     if input_size and tuple(input_shape[:2]) != (input_size, input_size):
-        x = keras.layers.Resizing(input_size, input_size, name="resize")(x)
+        # Keras's image layers default to training=True, and a call that does not say (an
+        # export's traced call) hands that default on to the layers after it: say it here.
+        x = keras.layers.Resizing(input_size, input_size, name="resize")(x, training=False)
     x = body(x)
     # A body that ends in a softmax already gives probabilities: only cast them.
     activation = "linear" if _ends_in_softmax(body) else "softmax"
