@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import records, run_cli
 
-from sweeper.config.identity import override_dirname
+from sweeper.config.identity import override_dirname, trial_id
+from sweeper.config.keys import excluded_from_id
 
 GRID = ["model.units=" + ",".join(map(str, range(8, 18))),
         "model.dropout=" + ",".join(f"0.{i}" for i in range(10)),
@@ -70,6 +71,42 @@ def test_resuming_a_finished_sweep_launches_nothing(grid_sweep: Path, tmp_path: 
     assert sorted((sweep / "workers").iterdir()) == workers
     assert {r["trial_id"]: r["finished_at"] for r in records(sweep)} == before
     assert json.loads((sweep / "sweep.json").read_text())["problems"] == []
+
+
+def test_one_configuration_spelled_two_ways_is_one_trial(grid_sweep: Path,
+                                                         tmp_path: Path) -> None:
+    # adam is the default optimizer and 0.001 its default learning rate: the same 2 trials.
+    cwd = Path(shutil.copytree(grid_sweep, tmp_path / "copy"))
+    done = run_cli("-m", "optimizer=adam", "optimizer.learning_rate=1e-3", "model.units=8,16",
+                   "train.epochs=1", "sweep.name=grid", cwd=cwd)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "grid: 2 of 2 trials finished in an earlier run of the sweep; 0 to run" in \
+        done.stdout + done.stderr
+    assert len(list((cwd / "experiments" / "grid" / "trials").iterdir())) == 4
+
+
+def test_a_sweep_whose_folders_name_every_override_is_still_found(grid_sweep: Path,
+                                                                  tmp_path: Path) -> None:
+    # Folders named after every override, default values included (as earlier versions did).
+    cwd = Path(shutil.copytree(grid_sweep, tmp_path / "copy"))
+    trials = cwd / "experiments" / "grid" / "trials"
+    legacy = []
+    for record in records(trials.parent):
+        name = trial_id(override_dirname(record["overrides"], excluded_from_id()))
+        if name != record["trial_id"]:  # optimizer=adam, the default, is in the name
+            (trials / record["trial_id"]).rename(trials / name)
+            (trials / name / "trial.json").write_text(json.dumps({**record, "trial_id": name}))
+            legacy.append(name)
+    assert len(legacy) == 2
+    done = run_cli("-m", "optimizer=adam,sgd", "model.units=8,16", "train.epochs=1",
+                   "sweep.name=grid", cwd=cwd)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "grid: 4 of 4 trials finished in an earlier run of the sweep; 0 to run" in \
+        done.stdout + done.stderr
+    again = run_cli("optimizer=adam", "model.units=8", "train.epochs=1", "sweep.name=grid",
+                    cwd=cwd)  # the trial itself finds its folder too
+    assert again.returncode == 0 and "completed earlier, skipped" in again.stdout + again.stderr
+    assert set(legacy) <= {p.name for p in trials.iterdir()} and len(list(trials.iterdir())) == 4
 
 
 def test_resume_quotes_the_folder_and_name_it_replays(grid_sweep: Path, tmp_path: Path) -> None:

@@ -229,3 +229,16 @@ def test_help_of_every_command(tmp_path: Path) -> None:
     for module in ("sweeper.report", "sweeper.promote", "sweeper.export"):
         done = run_cli("--help", cwd=tmp_path, module=module)
         assert done.returncode == 0 and f"python -m {module}" in done.stdout
+
+
+def test_a_score_that_is_not_a_number_is_blank_and_explained(tmp_path: Path) -> None:
+    sweep = tmp_path / "s"
+    diverged = trial_record("d", value=0.5)
+    diverged["metrics"]["test_loss"] = float("nan")  # outputs that overflowed in the test pass
+    write_trial(sweep, diverged)
+    write_trial(sweep, trial_record("f", status="failed", value=None))
+    board = results.leaderboard(sweep)[0].set_index("trial_id")
+    assert pd.isna(board.loc["d", "test_loss"])
+    assert board.loc["d", "error"] == \
+        "test_loss=nan: the model's outputs are not finite numbers (it diverged)"
+    assert board.loc["f", "error"] == "TrialFailed: nan loss at epoch 1"  # its own reason stays

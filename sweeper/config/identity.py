@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+from omegaconf import OmegaConf
 
 from sweeper.config.keys import is_bookkeeping, key_of
 
@@ -46,6 +50,95 @@ def trial_id(override_dirname: str) -> str:
     readable = re.sub(r"__+", "_", readable)[:80]
     digest = hashlib.sha1(override_dirname.encode()).hexdigest()[:8]
     return f"{readable.strip('_')}-{digest}"
+
+
+def folder(trials: Path, overrides: Sequence[str], exclude_keys: Sequence[str],
+           config_name: str | None) -> Path:
+    """The folder in ``trials`` of the trial these task overrides give. Its id follows what the
+    trial computes: an override that sets a key to the value the key has without it
+    (``optimizer.learning_rate=0.001`` under adam, ``optimizer=adam`` when adam is the default)
+    is left out, so two spellings of one configuration are one trial. A folder an earlier
+    sweeper named after every override is still found."""
+    dirname = override_dirname(overrides, exclude_keys)
+    legacy = trial_id(dirname)
+    lines = _OVERRIDE.split(dirname) if dirname else []
+    rest = tuple(o for o in overrides if o not in set(lines))
+    canonical = trial_id(",".join(_computed(lines, rest, config_name)))
+    if canonical != legacy and not (trials / canonical).exists() and (trials / legacy).is_dir():
+        return trials / legacy
+    return trials / canonical
+
+
+def resolve_trial_id(override_dirname: str, *, _root_: Any) -> str:
+    """The ``trial_id`` resolver of ``hydra.run.dir`` and ``hydra.sweep.subdir``:
+    :func:`folder`'s name for the trial being composed."""
+    del override_dirname  # Hydra's, the resolver's argument: the task overrides say more
+    hydra = _root_.hydra
+    trials = Path(hydra.runtime.cwd, str(_root_.paths.experiments), str(_root_.sweep.name),
+                  "trials")
+    exclude = list(hydra.job.config.override_dirname.exclude_keys)
+    return folder(trials, list(hydra.overrides.task), exclude, hydra.job.config_name).name
+
+
+def _computed(lines: Sequence[str], rest: tuple[str, ...],
+              config_name: str | None) -> list[str]:
+    """``lines`` less those that change nothing: a group's default option, a key set to the
+    value it has with the trial's other overrides (``rest`` and the groups chosen)."""
+    loader = _loader()
+    if loader is None or config_name is None:
+        return list(lines)
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(lines))
+    try:
+        plain = _compose(loader, config_name, rest)
+        choices = plain.hydra.runtime.choices
+        groups = tuple(line for line, o in zip(lines, parsed, strict=True)
+                       if not (o.is_add() or o.is_delete()) and o.key_or_group in choices)
+        base = _compose(loader, config_name, rest + groups)
+    except Exception:  # a configuration that does not compose fails later, with its own error
+        return list(lines)
+    kept = []
+    for line, o in zip(lines, parsed, strict=True):
+        if line in groups:
+            same = choices.get(o.key_or_group) == o.value()
+        elif o.is_add() or o.is_delete() or o.is_sweep_override():
+            same = False
+        else:
+            now = OmegaConf.select(base, o.key_or_group, default=_MISSING)
+            if OmegaConf.is_config(now):
+                now = OmegaConf.to_container(now, resolve=True)
+            same = now is not _MISSING and _equal(now, o.value())
+        if not same:
+            kept.append(line)
+    return kept
+
+
+_MISSING = object()
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """Whether a composed value and an override's value are the same setting (a number equals
+    its other spellings: 1e-3 and 0.001, 16 and 16.0; a bool is not a number)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return bool(a == b)
+
+
+def _loader() -> Any:
+    """The running Hydra application's config loader (None outside one)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    instance = GlobalHydra.instance()
+    return instance.config_loader() if instance.is_initialized() else None
+
+
+@functools.lru_cache(maxsize=64)
+def _compose(loader: Any, config_name: str, overrides: tuple[str, ...]) -> Any:
+    from hydra.types import RunMode
+
+    return loader.load_configuration(config_name=config_name, overrides=list(overrides),
+                                     run_mode=RunMode.RUN)
 
 
 def _short(override: str) -> str:

@@ -204,7 +204,7 @@ class Config:
 
 def register() -> None:
     """Make the schema (``base_config``) and the ``trial_id`` resolver known (idempotent)."""
-    from sweeper.config.identity import trial_id
+    from sweeper.config.identity import resolve_trial_id
 
     store = ConfigStore.instance()
     store.store(name="base_config", node=Config)
@@ -214,4 +214,4 @@ def register() -> None:
                        ("asha", AshaPrunerConfig)):
         store.store(name=f"pruner_{name}_schema", node=node)
     if not OmegaConf.has_resolver("trial_id"):
-        OmegaConf.register_new_resolver("trial_id", trial_id)
+        OmegaConf.register_new_resolver("trial_id", resolve_trial_id)

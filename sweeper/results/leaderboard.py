@@ -105,7 +105,7 @@ def _row(record: TrialRecord, folder: str) -> dict[str, Any]:
                epochs=_number(record.epochs_completed, int),
                duration_s=_number(record.duration_s), finished_at=record.finished_at,
                device=record.device,
-               node=record.node or record.host, error=record.error)
+               node=record.node or record.host, error=record.error or _not_finite(record))
     if record.gpus:  # GPU columns only where trials ran on one
         row["gpu_model"] = ", ".join(str(g.get("name") or "?") for g in record.gpus)
     if record.gpu_usage:
@@ -117,6 +117,15 @@ def _row(record: TrialRecord, folder: str) -> dict[str, Any]:
     if record.pruned is not None:  # why the pruner stopped it
         row["pruned"] = record.pruned.reason
     return row
+
+
+def _not_finite(record: TrialRecord) -> str | None:
+    """Why a trial's scores are blank where it recorded a value that is not a number."""
+    odd = [f"{k}={v}" for k, v in record.metrics.items()
+           if isinstance(v, float) and not math.isfinite(v)]
+    if not odd:
+        return None
+    return f"{', '.join(odd)}: the model's outputs are not finite numbers (it diverged)"
 
 
 _COUNTS = ("best_epoch", "epochs")

@@ -25,7 +25,7 @@ from hydra.core.override_parser.types import Override
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf, open_dict
 
-from sweeper.config.identity import override_dirname, trial_id
+from sweeper.config.identity import folder
 from sweeper.config.overrides import sweep_arguments
 from sweeper.errors import ConfigError
 from sweeper.record import UNREADABLE, RecordError, TrialRecord
@@ -129,7 +129,9 @@ def sweep(sweeper: Any, arguments: list[str]) -> list[Sequence[JobReturn]]:
     exclude = list(config.hydra.job.config.override_dirname.exclude_keys)
     retry = bool(config.sweep.retry_failed)
     write_plan(sweep_dir, len(jobs))
-    todo = [job for job in jobs if not _settled(sweep_dir / "trials", job, exclude, retry)]
+    name = config.hydra.job.config_name
+    todo = [job for job in jobs if not _settled(folder(sweep_dir / "trials", job, exclude, name),
+                                                retry)]
     if len(todo) < len(jobs):
         log.info("grid: %d of %d trials finished in an earlier run of the sweep; %d to run",
                  len(jobs) - len(todo), len(jobs), len(todo))
@@ -145,16 +147,15 @@ def sweep(sweeper: Any, arguments: list[str]) -> list[Sequence[JobReturn]]:
     return returns
 
 
-def _settled(trials: Path, job: list[str], exclude: list[str], retry_failed: bool) -> bool:
+def _settled(trial: Path, retry_failed: bool) -> bool:
     """Whether an earlier run finished this trial for good (the trial itself decides again
     when it runs: this only spares launching it)."""
-    folder = trials / trial_id(override_dirname(job, exclude))
     try:
-        record = TrialRecord.load(folder)
+        record = TrialRecord.load(trial)
     except FileNotFoundError:
         return False
     except (OSError, RecordError) as e:
         log.warning("trial %s: its record cannot be read (%s): it runs again, and its folder is "
-                    "kept aside in %s/", folder.name, e, trials.parent / UNREADABLE)
+                    "kept aside in %s/", trial.name, e, trial.parent.parent / UNREADABLE)
         return False
     return record.settled(retry_failed) is not None
