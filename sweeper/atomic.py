@@ -1,4 +1,5 @@
-"""Crash-safe writes: beside the target, flushed to disk, renamed into place.
+"""Crash-safe writes: beside the target, flushed to disk, renamed into place; and the digest
+that tells a file is the one that was written.
 
 Readers see the old file or the new one, never a part: a kill, a full disk or a lost machine at
 any moment leaves every record, config and leaderboard valid.
@@ -6,6 +7,7 @@ any moment leaves every record, config and leaderboard valid.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -30,6 +32,15 @@ def write_atomic(path: Path, text: str | bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """The hex digest of the file at ``path`` (``algorithm``: a :mod:`hashlib` name)."""
+    digest = hashlib.new(algorithm, usedforsecurity=False)
+    with open(path, "rb") as f:  # hashlib.file_digest would do, from Python 3.11 on
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -65,15 +65,15 @@ def main(argv: list[str] | None = None) -> None:
     prestart.prestart(argv)
     with command():
         plan = preflight.check(argv)
-        if plan.sweep_dir is not None:
-            lock.hold(plan.sweep_dir)  # for this process's life: one sweep per folder
+        # One sweep per folder: the lock lasts while this file is open, until the sweep ends.
+        held = lock.hold(plan.sweep_dir) if plan.sweep_dir is not None else None
     if not plan.multirun:
         prestart.dismiss()
     # Hydra reads its arguments from sys.argv. Its own error report would print a traceback
     # and exit 1: sweeper's errors come through to this function instead.
     sys.argv = [sys.argv[0], *plan.argv]
     os.environ["HYDRA_FULL_ERROR"] = "1"
-    with command(log_to_stderr=False):  # Hydra sets up logging for the run
+    with command(log_to_stderr=False), held or contextlib.nullcontext():  # Hydra sets up logging
         from sweeper.app import main as hydra_main
 
         hydra_main()

@@ -11,7 +11,6 @@ where to place the file by hand. Nothing is left behind by a failed download.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -23,7 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sweeper.errors import DownloadError
+from sweeper.atomic import file_digest
+from sweeper.errors import DownloadError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +81,8 @@ def matches(path: Path, file_hash: str) -> bool:
     stat = path.stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns, file_hash)
     if key not in _verified:
-        digest = hashlib.md5(usedforsecurity=False) if len(file_hash) == 32 else hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        _verified[key] = digest.hexdigest() == file_hash
+        algorithm = "md5" if len(file_hash) == 32 else "sha256"
+        _verified[key] = file_digest(path, algorithm) == file_hash
     return _verified[key]
 
 
@@ -207,7 +204,7 @@ def _fetch(request: dict) -> None:
 
 def _reason(error: Exception) -> str:
     """Keras's fetch failure without the URL the message will name anyway."""
-    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    text = first_line(str(error)) or type(error).__name__
     if text.startswith("URL fetch failure on ") and " -- " in text:
         head, reason = text.split(" -- ", 1)
         code = head.rsplit(": ", 1)[-1]

@@ -58,3 +58,9 @@ class SweepIncomplete(SweeperError):
 
 class TrialFailed(Exception):
     """This trial cannot finish (NaN loss, no checkpoint); it is recorded and the sweep goes on."""
+
+
+def first_line(message: str) -> str:
+    """The first line of ``message``, stripped ("" when there is none)."""
+    lines = message.strip().splitlines()
+    return lines[0] if lines else ""

@@ -219,7 +219,7 @@ def group_name(trial_id: str, values: Mapping[str, Scalar], sweep_dir: Path,
     except (OSError, ValueError):
         return trial_id
     varying = [name for name, d in sorted(domains.items())
-               if "interval" in d or len(set(map(str, d.get("values", [])))) > 1]
+               if differs(Interval(*d["interval"]) if "interval" in d else d.get("values", []))]
     shown = [_compact(values[name]) for name in varying if name in values]
     if tuner_trial is not None:
         shown.insert(0, f"#{tuner_trial}")

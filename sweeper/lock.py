@@ -1,7 +1,8 @@
 """One sweep process per sweep folder: an OS file lock held for the sweep's life.
 
-The kernel releases the lock when the process ends, however it ends (``kill -9`` included), so it
-is never stale. The file names the holder, so a second command can say who has it.
+The lock lasts while its file is open, and the kernel releases it when the process ends, however
+it ends (``kill -9`` included), so it is never stale. The file names the holder, so a second
+command can say who has it.
 """
 
 from __future__ import annotations
@@ -15,15 +16,13 @@ from typing import IO
 from sweeper.errors import SweepLocked
 
 LOCK = ".sweep.lock"
-_held: dict[Path, IO[str]] = {}  # open lock files of this process, kept open for its life
 
 
-def hold(sweep_dir: Path) -> None:
-    """Take the lock of ``sweep_dir`` for the rest of this process's life; raise
-    :class:`SweepLocked` naming the holder's pid and host when another process has it."""
+def hold(sweep_dir: Path) -> IO[str]:
+    """Take the lock of ``sweep_dir``: held until the file returned is closed (keep it open for
+    the sweep's life); raise :class:`SweepLocked` naming the holder's pid and host when another
+    process has it."""
     sweep_dir = sweep_dir.absolute()
-    if sweep_dir in _held:
-        return
     sweep_dir.mkdir(parents=True, exist_ok=True)
     f = open(sweep_dir / LOCK, "a+")  # noqa: SIM115 (kept open: closing it would unlock)
     try:
@@ -38,7 +37,7 @@ def hold(sweep_dir: Path) -> None:
     f.truncate()
     f.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
     f.flush()
-    _held[sweep_dir] = f
+    return f
 
 
 def holder(sweep_dir: Path) -> str | None:

@@ -35,7 +35,7 @@ from sweeper.config.identity import config_difference, config_yaml
 from sweeper.config.keys import Role, is_bookkeeping, key_of, with_role
 from sweeper.config.overrides import quoted, sweep_arguments
 from sweeper.config.schema import CONFIG_MODULE, CONFIG_NAME, PathsConfig, register
-from sweeper.errors import ConfigError, SweeperError
+from sweeper.errors import ConfigError, SweeperError, first_line
 from sweeper.launch import kinds
 from sweeper.search import grid, plan, settings
 from sweeper.trial import backbones, data
@@ -66,12 +66,12 @@ def check(argv: list[str]) -> Plan:
     found: dict[str, Any] = {}
     data_checked: set[str] = set()
     try:
-        configs = []
-        for cfg in trial_configs(args.overrides, args.multirun, config_dir,
-                                 args.config_name or CONFIG_NAME, found):
+        configs = list(trial_configs(args.overrides, args.multirun, config_dir,
+                                     args.config_name or CONFIG_NAME, found))
+        targets.read(configs)  # every target's signature at once: one child process at most
+        for cfg in configs:
             checks.validate(cfg)
             backbones.check(cfg.model)
-            configs.append(cfg)
         # Files are fetched once, here, before any trial (not by N workers at once), and only
         # when every configuration is valid.
         data.fetch(cfg.dataset for cfg in configs)
@@ -253,10 +253,6 @@ def check_group_options(parsed: list[Override]) -> None:
             if value is not None and str(value) not in options:
                 raise ConfigError(f"{o.key_or_group}={value}: unknown option; choose one of "
                                   f"{', '.join(options)}")
-
-
-def first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else text
 
 
 def one_line(error: BaseException) -> str:

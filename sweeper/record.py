@@ -14,6 +14,7 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from enum import Enum
@@ -42,6 +43,25 @@ class Status(str, Enum):
     def scored(self) -> bool:
         """Trained and scored on the test split (completed, or pruned): it ranks on its best."""
         return self in (Status.COMPLETED, Status.PRUNED)
+
+
+class Mode(str, Enum):
+    """Which way the objective improves (keras-tuner's ``Objective.direction``)."""
+
+    MAX = "max"
+    MIN = "min"
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether ``a`` is strictly better than ``b`` (keras-tuner's ``better_than``)."""
+        return a > b if self is Mode.MAX else a < b
+
+    def ranked(self, values: Iterable[float]) -> list[float]:
+        """``values`` best first (finite numbers: NaN has no place in the order)."""
+        return sorted(values, reverse=self is Mode.MAX)
+
+    def best(self, values: Iterable[float]) -> float:
+        """The best of ``values`` (not empty)."""
+        return self.ranked(values)[0]
 
 
 class RecordError(ValueError):
@@ -146,7 +166,7 @@ class TrialRecord:
                 raise ValueError(f"schema {schema!r}: written by a newer sweeper (this one "
                                  f"reads up to {SCHEMA})")
             objective = Objective(**data["objective"])
-            if objective.mode not in ("max", "min"):
+            if objective.mode not in (Mode.MAX, Mode.MIN):
                 raise ValueError(f"objective mode {objective.mode!r}, not max or min")
             known = {f.name for f in fields(cls)}
             values = {k: v for k, v in data.items() if k in known}

@@ -64,6 +64,15 @@ def records(sweep_dir: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in paths]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """What sweeper caches (targets' signatures) goes to this session's folder, for the tests
+    and the commands they run, not to the user's cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def grid_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One real 4-trial grid sweep on digits (1 epoch each), shared by the tests that read it."""

@@ -20,10 +20,7 @@ GROUPS = {g: sorted(p.stem for p in (CONFIG_DIR / g).glob("*.yaml"))
           for g in ("model", "optimizer", "schedule", "dataset", "augment", "train", "pruner")}
 
 
-def test_groups_have_the_documented_options() -> None:
-    assert GROUPS["model"] == sorted(schema.MODELS)
-    assert GROUPS["optimizer"] == sorted(schema.OPTIMIZERS)
-    assert GROUPS["schedule"] == sorted(schema.SCHEDULES)
+def test_every_dataset_pruner_and_augment_the_code_handles_is_an_option() -> None:
     assert GROUPS["dataset"] == sorted(schema.DATASETS)
     assert GROUPS["pruner"] == sorted(schema.PRUNERS)
     assert GROUPS["augment"] == sorted(schema.AUGMENTS)

@@ -108,21 +108,97 @@ def test_a_target_made_at_import_time_is_read_in_a_child_process(user_modules: N
     assert not sig.get("depth").required and "nets" not in sys.modules
 
 
-def test_keras_optimizers_read_from_source_take_what_keras_takes() -> None:
+def test_keras_optimizers_take_what_keras_takes_with_their_base_class() -> None:
     import inspect
 
     import keras
     from keras.src.optimizers.base_optimizer import BaseOptimizer
 
-    from sweeper.config.signatures import signature
+    from sweeper.config.signatures import signature, signatures
 
-    for name in ("Adam", "SGD", "RMSprop", "Adagrad", "AdamW", "Nadam"):
+    names = ("Adam", "SGD", "RMSprop", "Adagrad", "AdamW", "Nadam")
+    signatures(f"keras.optimizers.{name}" for name in names)  # one child for them all
+    for name in names:
         read = set(signature(f"keras.optimizers.{name}").names())
         cls = getattr(keras.optimizers, name)
         own = {p for p in inspect.signature(cls).parameters if p != "kwargs"}
         base = set(inspect.signature(BaseOptimizer.__init__).parameters)
         assert own <= read and (base - {"self", "kwargs"}) <= read, name
         assert "bta_1" not in read
+
+
+@pytest.fixture
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cache folder of the test's own, and a process that has read no signature yet."""
+    from sweeper.config import signatures
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(signatures, "_known", {})
+    return tmp_path / "cache" / "sweeper" / "signatures.json"
+
+
+def _children(monkeypatch: pytest.MonkeyPatch, allowed: bool = True) -> list[list[str]]:
+    """The targets each child process started from now on is asked for."""
+    asked: list[list[str]] = []
+    run = subprocess.run
+
+    def counted(args: list[str], **kwargs):
+        assert allowed, f"a child process was started for {args[3:]}"
+        asked.append(args[3:])
+        return run(args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", counted)
+    return asked
+
+
+def test_signatures_are_kept_for_the_next_command(own_cache: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from sweeper.config import signatures
+
+    asked = _children(monkeypatch)
+    first = signatures.signatures(["tabulate.tabulate", "yaml.safe_load"])
+    assert asked == [["tabulate.tabulate", "yaml.safe_load"]]  # one child for both
+    assert "headers" in first["tabulate.tabulate"].names()
+    assert own_cache.is_file()
+    monkeypatch.setattr(signatures, "_known", {})  # the next command: no child at all
+    _children(monkeypatch, allowed=False)
+    assert signatures.signatures(["tabulate.tabulate", "yaml.safe_load"]) == first
+
+
+def test_a_new_version_of_a_package_is_read_anew(own_cache: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata
+
+    from sweeper.config import signatures
+
+    signatures.signature("tabulate.tabulate")
+    version = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version",
+                        lambda name: "99.0" if name == "tabulate" else version(name))
+    monkeypatch.setattr(signatures, "_known", {})  # the next command, after an upgrade
+    asked = _children(monkeypatch)
+    assert "headers" in signatures.signature("tabulate.tabulate").names()
+    assert asked == [["tabulate.tabulate"]]
+    assert list(json.loads(own_cache.read_text())) == ["tabulate.tabulate tabulate==99.0"]
+
+
+def test_a_plain_def_of_your_own_is_read_without_a_child(own_cache: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from sweeper.config.signatures import TargetNotFound, signature
+
+    (tmp_path / "mine.py").write_text(
+        "import not_installed_anywhere\n\n"
+        "def build(input_shape, num_classes, *, depth: int, units: int | None = 8, **more):\n"
+        "    return not_installed_anywhere.Model(depth, units, **more)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _children(monkeypatch, allowed=False)
+    sig = signature("mine.build")
+    assert sig.names() == ["input_shape", "num_classes", "depth", "units"] and sig.open
+    assert sig.get("depth").required and not sig.get("units").required
+    assert sig.get("units").annotation == "int | None"
+    with pytest.raises(TargetNotFound, match="module mine has no 'nope'"):
+        signature("mine.nope")
+    assert not own_cache.exists()  # your own module changes between commands: never kept
 
 
 @pytest.mark.parametrize("option,keras_name", [("adam", "adam"), ("sgd", "sgd"),

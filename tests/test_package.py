@@ -1,8 +1,11 @@
 """sweeper as a package: a wheel that works outside the repository, the console command, the
-Python API, and output that fits a terminal."""
+Python API, output that fits a terminal, modules free of import circles, and one Python version
+across pyproject.toml's settings."""
 
 from __future__ import annotations
 
+import ast
+import graphlib
 import io
 import os
 import subprocess
@@ -111,3 +114,38 @@ def test_start_of_sweep_lists_only_what_varies(tmp_path: Path) -> None:
     plan = [line.split(" : ", 1)[1] for line in said.splitlines() if "\t#" in line]
     assert plan == ["optimizer=adam", "optimizer=sgd"]
     assert "every trial: model.units=8 train.epochs=1" in said
+
+
+def test_no_import_circles() -> None:
+    # Every import counts, a function's too (deferring an import hides a circle, it does not
+    # break it), except those under `if TYPE_CHECKING:`, which never run.
+    files = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+             for top in ("sweeper", "hydra_plugins") for p in (ROOT / top).rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for module, path in files.items():
+        tree = ast.parse(path.read_text())
+        typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                       and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
+        names: set[str] = set()
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.Import):
+                names.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.update(f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in files
+                             else node.module for a in node.names)
+        graph[module] = {name for name in names if name in files} - {module}
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as e:
+        pytest.fail(f"an import circle: {' -> '.join(e.args[1])}")
+
+
+def test_pyproject_gives_one_python_version_and_the_package_version() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 on
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    oldest = pyproject["project"]["requires-python"].removeprefix(">=")
+    assert pyproject["tool"]["mypy"]["python_version"] == oldest
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + oldest.replace(".", "")
+    assert sweeper.__version__ == pyproject["project"]["version"]

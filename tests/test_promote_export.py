@@ -17,8 +17,8 @@ from conftest import run_cli
 from test_results import trial_record, write_trial
 
 from sweeper import export, promote
+from sweeper.atomic import file_digest
 from sweeper.results import promotion
-from sweeper.results.formats import sha256
 
 
 def _promote(sweep: Path) -> tuple[dict, bool]:
@@ -60,7 +60,7 @@ def test_best_is_kept_until_a_better_trial_replaces_it_with_the_next_version(swe
     assert [(h["version"], h["trial_id"]) for h in info["history"]] == [(1, first)]
     assert sorted(p.name for p in (sweep / "best" / "saved_model").iterdir()) == ["2"]
     checkpoint = sweep / "trials" / runner_up / "checkpoints" / "best.keras"
-    assert sha256(sweep / "best" / "model.keras") == sha256(checkpoint)
+    assert file_digest(sweep / "best" / "model.keras") == file_digest(checkpoint)
     assert not list(sweep.glob(".best*"))
 
 
@@ -139,7 +139,7 @@ def test_saved_model_export_serves_what_keras_predicts(grid_sweep: Path, tmp_pat
     assert described["signature"] == "serving_default" and described["input"] == "pixels"
     assert described["shape"] == [None, 8, 8, 1] and described["dtype"] == "float32"
     assert described["pixels"].startswith("raw, 0..16")
-    assert described["source_sha256"] == sha256(sweep / "best" / "model.keras")
+    assert described["source_sha256"] == file_digest(sweep / "best" / "model.keras")
     assert "float32, shape [None, 8, 8, 1], pixels raw, 0..16" in (out / "README.md").read_text()
 
 
@@ -187,7 +187,7 @@ def test_export_refuses_a_non_empty_out_unless_forced_and_names_trials(
     trial = _ranked(sweep)[-1]
     export.main([str(sweep), "--format", "keras", "--out", str(tmp_path / "k"), "--trial", trial])
     checkpoint = sweep / "trials" / trial / "checkpoints" / "best.keras"
-    assert sha256(tmp_path / "k" / "model.keras") == sha256(checkpoint)
+    assert file_digest(tmp_path / "k" / "model.keras") == file_digest(checkpoint)
     with pytest.raises(SystemExit):
         export.main([str(sweep), "--out", str(tmp_path / "x"), "--trial", "nope"])
     assert capsys.readouterr().err.startswith("sweeper: error: --trial nope: no readable ")

@@ -158,10 +158,7 @@ def test_a_running_sweep_counts_the_trials_not_started_yet(
     write_plan(running, 4)  # as the grid writes it when it starts: 4 trials in all
     out, _ = _report(capsys, str(running))
     assert "sweep running: 2 of 2 trials" in out  # no one runs it: what is there is all
-    lock.hold(running)  # the sweep's own process holds this while it runs
-    try:
+    with lock.hold(running):  # the sweep's own process holds this while it runs
         out, _ = _report(capsys, str(running))
-    finally:
-        lock._held.pop(running.absolute()).close()
     said = " ".join(out.split())  # a long title wraps
     assert "(running, pid " in said and ": 2 of 4 trials, 2 not started yet" in said, out

@@ -53,11 +53,12 @@ def test_sweep_ends_with_leaderboard_plots_and_promoted_model(grid_sweep: Path) 
     best = json.loads((sweep / "best" / "best.json").read_text())
     assert best["trial_id"] == board["trial_id"][0] and best["version"] == 1
     assert (sweep / "best" / "saved_model" / "1" / "saved_model.pb").is_file()
-    from sweeper.results.formats import sha256
+    from sweeper.atomic import file_digest
 
     checkpoint = sweep / best["checkpoint"]
     assert checkpoint == sweep / "trials" / best["trial_id"] / "checkpoints" / "best.keras"
-    assert best["checkpoint_sha256"] == sha256(checkpoint) == sha256(sweep / "best" / "model.keras")
+    digest = file_digest(checkpoint)
+    assert best["checkpoint_sha256"] == digest == file_digest(sweep / "best" / "model.keras")
     assert best["serving"]["shape"] == [None, 8, 8, 1] and "0..16" in best["serving"]["pixels"]
     assert best["hparams"]["model.units"] in (8, 16) and best["versions"]["tensorflow"]
     assert not list(sweep.glob(".best*"))

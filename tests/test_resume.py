@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import records, run_cli, sigint_default
 
-from sweeper.results.formats import sha256
+from sweeper.atomic import file_digest
 
 # A backup after every epoch: an interruption costs at most the epoch it cut short.
 SWEEP = ["-m", "optimizer=sgd,adam", "model.units=8", "train.epochs=30", "sweep.name=r",
@@ -188,4 +188,4 @@ def test_an_unreadable_record_is_kept_aside_and_its_trial_runs_again(grid_sweep:
     assert (aside / "checkpoints" / "best.keras").read_bytes() == checkpoint
     assert json.loads((victim / "trial.json").read_text())["status"] == "completed"
     best = json.loads((sweep / "best" / "best.json").read_text())  # names what it serves
-    assert sha256(sweep / best["checkpoint"]) == best["checkpoint_sha256"]
+    assert file_digest(sweep / best["checkpoint"]) == best["checkpoint_sha256"]

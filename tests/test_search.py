@@ -15,6 +15,7 @@ import pytest
 
 from sweeper.config.overrides import sweep_arguments
 from sweeper.errors import SearchError
+from sweeper.search import oracle
 from sweeper.search.space import parse_space
 from tests.conftest import records, run_cli, sigint_default
 from tests.test_sweep_hparams import STATUSES, post, tensorboard
@@ -26,7 +27,7 @@ TINY = ("dataset.limit=200", "train.epochs=1")
 def hyperparameter(line: str) -> Any:
     """The keras-tuner HyperParameter one override becomes."""
     space = parse_space(sweep_arguments(None, ["model.units=8,16", line]), GROUPS)
-    hp = space.hyperparameters()
+    hp = oracle.hyperparameters(space)
     return hp._hps[line.split("=", 1)[0]][0]
 
 

@@ -106,7 +106,7 @@ def test_a_second_sweep_of_the_same_folder_is_refused_naming_the_first(
 
 def test_the_lock_dies_with_its_process(tmp_path: Path) -> None:
     code = ("import sys, time; from pathlib import Path; from sweeper import lock; "
-            "lock.hold(Path(sys.argv[1])); print('held', flush=True); time.sleep(60)")
+            "held = lock.hold(Path(sys.argv[1])); print('held', flush=True); time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], text=True,
                               stdout=subprocess.PIPE)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"

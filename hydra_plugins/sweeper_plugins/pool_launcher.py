@@ -33,6 +33,6 @@ class PoolLauncher(Launcher):
 
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:
-        from sweeper.launch import pool_launch
+        from sweeper.launch.pool_launch import PoolBatch
 
-        return pool_launch.launch(self, job_overrides, initial_job_idx)
+        return PoolBatch(self, self.settings.get("live")).launch(job_overrides, initial_job_idx)

@@ -23,6 +23,6 @@ if HAVE_RAY:
     class RayClusterLauncher(RayLauncher):
         def launch(self, job_overrides: Sequence[Sequence[str]],
                    initial_job_idx: int) -> Sequence[JobReturn]:
-            from sweeper.launch import ray_tasks
+            from sweeper.launch.ray_tasks import RayBatch
 
-            return ray_tasks.launch(self, job_overrides, initial_job_idx)
+            return RayBatch(self).launch(job_overrides, initial_job_idx)

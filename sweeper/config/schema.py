@@ -18,12 +18,8 @@ CONFIG_MODULE = "sweeper.conf"
 CONFIG_PATH = f"pkg://{CONFIG_MODULE}"
 CONFIG_NAME = "config"
 
-# The options sweeper ships in conf/model, conf/optimizer and conf/schedule. Each is a Hydra
-# `_target_` config: the function or class it names, and its arguments (see sweeper.config.targets).
-MODELS = ("mlp", "cnn", "lenet5", "alexnet", "vgg16", "mobilenet_v2", "efficientnet_b0", "resnet50",
-          "custom")
-OPTIMIZERS = ("adam", "sgd", "rmsprop", "adagrad", "adamw", "nadam")
-SCHEDULES = ("constant", "cosine", "exponential", "warmup_cosine")
+# The names the code has a loader, a rule or a layer for. The options of model, optimizer and
+# schedule are `_target_` configs (sweeper.config.targets): conf/ alone lists those.
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "directory")
 PRUNERS = ("none", "median", "asha")
 COLOR_MODES = ("grayscale", "rgb")
@@ -37,7 +33,6 @@ EPOCH_METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
-@dataclass
 @dataclass
 class DownloadFile:
     # keras.utils.get_file's arguments for one file, as keras.datasets passes them

@@ -3,19 +3,20 @@
 Every key of such an option is an argument of the function or class in its ``_target_`` (a
 model builder, a Keras optimizer, a schedule), except the few keys sweeper reads itself. An
 unknown key, a missing argument, a value of the wrong type or a target that does not exist is
-one :class:`ConfigError` naming the key, before any trial starts; the target's module is read,
-not run (:mod:`sweeper.config.signatures`).
+one :class:`ConfigError` naming the key, before any trial starts; the targets are imported in a
+child process, all at once, not in this one (:mod:`sweeper.config.signatures`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from sweeper.config.signatures import TargetNotFound, signature
+from sweeper.config.signatures import TargetNotFound, signature, signatures
 from sweeper.errors import ConfigError
 
 TARGET = "_target_"
@@ -47,6 +48,14 @@ def arguments(node: Any, group: Group) -> dict[str, Any]:
     sweeper's own."""
     plain: Any = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
     return {str(k): v for k, v in (plain or {}).items() if k != TARGET and k not in group.own}
+
+
+def read(configs: Iterable[DictConfig]) -> None:
+    """Find the signature of every target ``configs`` name, all at once (one child process at
+    most), so that :func:`check` asks for none."""
+    named = (cfg[g.name].get(TARGET) for cfg in configs for g in GROUPS
+             if not OmegaConf.is_missing(cfg[g.name], TARGET))
+    signatures(str(target) for target in named if target is not None)
 
 
 def check(cfg: DictConfig) -> None:

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import DictConfig, open_dict
 
 from sweeper.config.keys import identity
 from sweeper.record import Status, TrialRecord
@@ -62,6 +64,21 @@ def distinct(batch: Sequence[Sequence[str]]) -> tuple[list[list[str]], list[int]
     return runs, index
 
 
+def job_config(context: Any, config: DictConfig, overrides: Sequence[str], idx: int,
+               job_id: str | None = None) -> tuple[DictConfig, str]:
+    """A job's configuration, as Hydra's launchers build it, and its folder; ``job_id`` is
+    Hydra's basic launcher's ``<job name>_<idx>`` unless given."""
+    sweep_config = context.config_loader.load_sweep_config(config, list(overrides))
+    with open_dict(sweep_config):
+        sweep_config.hydra.job.id = job_id or f"{sweep_config.hydra.job.name}_{idx}"
+        sweep_config.hydra.job.num = idx
+    saved = HydraConfig.instance().cfg
+    HydraConfig.instance().set_config(sweep_config)  # the folder's name resolves through it
+    output_dir = Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
+    HydraConfig.instance().cfg = saved
+    return sweep_config, str(output_dir)
+
+
 def trial_folder(ret: JobReturn) -> Path | None:
     """The trial folder a job ran in (its Hydra output dir; the working dir without chdir is
     the command's own), None when it never got one."""
@@ -77,7 +94,7 @@ def outcome(ret: JobReturn) -> Outcome:
     error = ""
     if ret.status == JobStatus.COMPLETED:
         value = ret.return_value
-    else:
+    else:  # the public return_value re-raises the failure: its private field, hydra-core<1.4
         error = f"{type(ret._return_value).__name__}: {ret._return_value}"
     folder = trial_folder(ret)
     record = TrialRecord.read(folder) if folder is not None else None
@@ -122,6 +139,7 @@ def died_return(job: Job, cause: str) -> JobReturn:
     """The JobReturn of a trial whose worker died for good."""
     # A dead worker fails its trial, not the sweep: the value is NaN like any failed trial's,
     # so Hydra's sweeper goes on and the end-of-sweep callbacks still run.
-    ret = JobReturn(overrides=job.overrides, status=JobStatus.COMPLETED, _return_value=math.nan)
-    ret.working_dir = job.output_dir or ""
+    ret = JobReturn(overrides=job.overrides, status=JobStatus.COMPLETED,
+                    working_dir=job.output_dir or "")
+    ret.return_value = math.nan
     return ret

@@ -25,6 +25,9 @@ TARGETS: dict[str, Kind] = {
     "hydra_plugins.sweeper_plugins.ray_cluster_launcher.RayClusterLauncher": Kind.RAY,
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher": Kind.SLURM,
 }
+# The same by a command line's ``hydra/launcher=NAME``, read before Hydra composes (none: the pool)
+OPTIONS = {None: Kind.POOL, "pool": Kind.POOL, "ray": Kind.RAY, "ray_cluster": Kind.RAY,
+           "submitit_slurm": Kind.SLURM}
 # Launchers whose trials start in another working directory (a Ray worker's, a SLURM job's).
 REMOTE = (Kind.RAY, Kind.SLURM)
 
@@ -32,6 +35,11 @@ REMOTE = (Kind.RAY, Kind.SLURM)
 def kind_of(launcher_cfg: Any) -> Kind:
     """The kind of the launcher ``hydra.launcher`` configures."""
     return TARGETS.get(str(launcher_cfg.get("_target_", "")), Kind.OTHER)
+
+
+def kind_of_option(option: str | None) -> Kind:
+    """The kind of the launcher a command line's ``hydra/launcher=NAME`` option names."""
+    return OPTIONS.get(option, Kind.OTHER)
 
 
 def is_remote(launcher_cfg: Any) -> bool:

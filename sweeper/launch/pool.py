@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing as mp
-import os
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from dataclasses import dataclass
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +42,9 @@ from sweeper.launch.jobs import (
     record_death,
 )
 from sweeper.launch.progress import Board
-from sweeper.launch.worker import worker_main
+from sweeper.launch.worker import STOP_GRACE_S, Started, start_worker
 
 log = logging.getLogger(__name__)
-
-STOP_GRACE_S = 10.0
 
 
 class WorkerDied(RuntimeError):
@@ -56,20 +52,13 @@ class WorkerDied(RuntimeError):
 
 
 @dataclass
-class Worker:
+class Worker(Started):
     """A worker process bound to one slot."""
 
     slot: Slot
-    process: Any
-    conn: Connection
     ready: bool = False
     job: Job | None = None
     jobs_run: int = 0
-    log_path: Path = field(default_factory=Path)
-
-
-def _env(slot: Slot) -> dict[str, str]:
-    return {**slot.env, "SWEEPER_SLOT": slot.name}
 
 
 class Pool:
@@ -84,7 +73,6 @@ class Pool:
         self.max_retries = max_retries
         self.warmup = warmup
         self.workers: list[Worker] = []
-        self._ctx = mp.get_context("spawn")
         self._spawned = 0
         self.alone: deque[Job] = deque()  # out of memory on a shared GPU: owed a GPU to itself
         self.held: tuple[str, ...] | None = None  # the GPUs kept free for them meanwhile
@@ -92,22 +80,15 @@ class Pool:
 
     # -- process management -------------------------------------------------------------------
 
-    def _spawn(self, slot: Slot, started: prestart.Started | None = None) -> Worker:
+    def _spawn(self, slot: Slot, started: Started | None = None) -> Worker:
         """A worker for ``slot`` (``started`` early, or now), given the sweep to run."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         name = slot.name.replace(":", "").replace(" ", "-")
-        log_path = self.log_dir / f"worker-{self._spawned:03d}-{name}.log"
+        log_path = str(self.log_dir / f"worker-{self._spawned:03d}-{name}.log")
         self._spawned += 1
-        if started is None:
-            parent_conn, child_conn = self._ctx.Pipe()
-            process = self._ctx.Process(
-                target=worker_main, name=f"sweeper-{slot.name}", daemon=True,
-                args=(child_conn, _env(slot), str(log_path), None, os.getpid()))
-            process.start()
-            child_conn.close()
-            started = prestart.Started(_env(slot), process, parent_conn, str(log_path))
-        started.conn.send(("setup", self.payload, str(log_path), self.warmup, self.reuse))
-        worker = Worker(slot, started.process, started.conn, log_path=log_path)
+        started = started or start_worker(slot, log_path)
+        started.conn.send(("setup", self.payload, log_path, self.warmup, self.reuse))
+        worker = Worker(started.env, started.process, started.conn, log_path, slot)
         self.workers.append(worker)
         return worker
 
@@ -115,7 +96,7 @@ class Pool:
         """Take the workers started with the sweep whose environment a slot needs, for at most
         ``trials`` slots (a batch of fewer trials than slots needs no more); stop the others."""
         for slot in self.slots[:trials]:
-            started = prestart.take(_env(slot))
+            started = prestart.take(slot)
             if started is not None:
                 self._spawn(slot, started)
         prestart.dismiss()
@@ -155,12 +136,7 @@ class Pool:
             worker.job = None
 
     def _retire(self, worker: Worker) -> None:
-        with contextlib.suppress(OSError):
-            worker.conn.close()
-        worker.process.join(timeout=STOP_GRACE_S)
-        if worker.process.is_alive():
-            worker.process.kill()
-            worker.process.join(timeout=STOP_GRACE_S)
+        worker.stop()
         self.workers.remove(worker)
 
     def close(self) -> None:
@@ -172,12 +148,7 @@ class Pool:
         for worker in list(self.workers):
             if worker.job is not None:  # interrupted mid-trial: end it now
                 worker.process.terminate()
-            worker.process.join(timeout=max(0.0, deadline - time.time()))
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join(timeout=STOP_GRACE_S)
-            with contextlib.suppress(OSError):
-                worker.conn.close()
+            worker.stop(max(0.0, deadline - time.time()))
         self.workers.clear()
         if self.sampler is not None:
             self.sampler.close()

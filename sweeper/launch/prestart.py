@@ -13,31 +13,19 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import multiprocessing as mp
 import os
 import tempfile
-from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from typing import Any
 
 from sweeper.config.keys import key_of
 from sweeper.errors import DeviceError
-from sweeper.launch.devices import plan_slots
-from sweeper.launch.worker import worker_main
+from sweeper.launch.devices import Slot, plan_slots
+from sweeper.launch.kinds import Kind, kind_of_option
+from sweeper.launch.worker import Started, start_worker, worker_env
 
 PRELOAD = "sweeper.trial.run.preload"  # what a worker imports before it knows its sweep
 
-
-@dataclass
-class Started:
-    """A worker started before its sweep: its environment, process, pipe and first log."""
-
-    env: dict[str, str]
-    process: Any
-    conn: Connection
-    log_path: str
-
-
+# Read and written here only. Hydra builds the launcher from the configuration alone, so these
+# workers, started before Hydra, reach the pool through take() rather than as an argument.
 _waiting: list[Started] = []
 
 
@@ -46,8 +34,8 @@ def prestart(argv: list[str]) -> None:
     if not any(a in ("-m", "--multirun") for a in argv):
         return
     given = {key_of(a): a.split("=", 1)[1] for a in argv if "=" in a}
-    launcher = given.get("hydra/launcher")
-    if launcher not in (None, "pool") or given.get("hydra.launcher.devices", "auto") != "auto":
+    if kind_of_option(given.get("hydra/launcher")) is not Kind.POOL \
+            or given.get("hydra.launcher.devices", "auto") != "auto":
         return
     workers = given.get("hydra.launcher.workers")
     try:
@@ -56,18 +44,10 @@ def prestart(argv: list[str]) -> None:
         return  # the preflight says what is wrong
     if any(slot.gpus for slot in slots):
         return
-    trials = planned_trials(argv)
-    context = mp.get_context("spawn")
-    for slot in slots[:trials]:
-        env = {**slot.env, "SWEEPER_SLOT": slot.name}
+    for slot in slots[:planned_trials(argv)]:
         fd, log_path = tempfile.mkstemp(prefix="sweeper-worker-", suffix=".log")
         os.close(fd)
-        parent_conn, child_conn = context.Pipe()
-        process = context.Process(target=worker_main, name=f"sweeper-{slot.name}", daemon=True,
-                                  args=(child_conn, env, log_path, PRELOAD, os.getpid()))
-        process.start()
-        child_conn.close()
-        _waiting.append(Started(env, process, parent_conn, log_path))
+        _waiting.append(start_worker(slot, log_path, PRELOAD))
     atexit.register(dismiss)
 
 
@@ -98,10 +78,10 @@ def planned_trials(argv: list[str]) -> int | None:
     return count
 
 
-def take(env: dict[str, str]) -> Started | None:
-    """A waiting worker started with exactly ``env``, for the pool to adopt."""
+def take(slot: Slot) -> Started | None:
+    """A waiting worker started with exactly the environment ``slot`` needs, for the pool."""
     for started in _waiting:
-        if started.env == env and started.process.is_alive():
+        if started.env == worker_env(slot) and started.process.is_alive():
             _waiting.remove(started)
             return started
     return None
@@ -111,11 +91,6 @@ def dismiss() -> None:
     """Stop the workers no pool adopted (and remove their early logs)."""
     while _waiting:
         started = _waiting.pop()
-        with contextlib.suppress(OSError):
-            started.conn.close()  # it ends when its pipe closes
-        started.process.join(timeout=5)
-        if started.process.is_alive():
-            started.process.kill()
-            started.process.join(timeout=5)
+        started.stop(wait_s=5)
         with contextlib.suppress(OSError):
             os.unlink(started.log_path)

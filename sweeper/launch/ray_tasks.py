@@ -14,77 +14,76 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, configure_log, setup_globals
-from omegaconf import DictConfig, open_dict
+from hydra.core.utils import JobReturn
+from omegaconf import DictConfig
 
+from sweeper.launch.batch import Batch
 from sweeper.launch.devices import gpu_label
-from sweeper.launch.jobs import Job, died_return, distinct, outcome, record_death
+from sweeper.launch.jobs import Job, died_return, job_config, outcome, record_death
 from sweeper.launch.progress import Board
 from sweeper.launch.ray_cluster import ray_room
+from sweeper.launch.worker import redirect_output
 from sweeper.record import RECORD, TrialRecord
 
 log = logging.getLogger(__name__)
 POLL_S = 0.5  # how often running trials' records are read for the table
 
 
-def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
-           initial_job_idx: int) -> list[JobReturn]:
-    """Submit the batch as Ray tasks; results in the batch's order."""
-    import ray
+class RayBatch(Batch):
+    """A batch submitted as Ray tasks by ``RayClusterLauncher``."""
 
-    # Private helpers of hydra-ray-launcher (bounded in pyproject.toml): submitting a job exactly
-    # as its own launcher does is the point of this module.
-    from hydra_plugins.hydra_ray_launcher._launcher_util import launch_job_on_ray, start_ray
+    name = "Ray"
 
-    setup_globals()
-    config, context = launcher.config, launcher.hydra_context
-    assert config is not None and context is not None and launcher.task_function is not None
-    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
-    Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-    start_ray(launcher.ray_cfg.init)
-    log.info("Ray: %d trial(s) on the cluster at %s", len(job_overrides),
-             ray.get_runtime_context().gcs_address)
-    submitted = time.time()
-    jobs: dict[Any, Job] = {}
-    runs, index = distinct(job_overrides)
-    for i, overrides in enumerate(runs):
-        job = Job(initial_job_idx + i, overrides, attempts=1)
-        sweep_config = _sweep_config(context, config, job)
-        ref = launch_job_on_ray(context, launcher.ray_cfg.remote, sweep_config,
-                                functools.partial(_in_trial_log, launcher.task_function),
-                                Singleton.get_state())
-        jobs[ref] = job
-    results: dict[int, JobReturn] = {}
-    slots = max(1, ray_room(launcher.ray_cfg)[0])
-    board = Board([(j.idx, j.overrides) for j in jobs.values()], slots)
-    board.log_plan()
-    with board:
-        for job in jobs.values():
+    def start(self, sweep_dir: Path, jobs: list[Job]) -> tuple[int, str]:
+        import ray
+
+        # Private helpers of hydra-ray-launcher (bounded in pyproject.toml): submitting a job
+        # exactly as its own launcher does is the point of this module.
+        from hydra_plugins.hydra_ray_launcher._launcher_util import launch_job_on_ray, start_ray
+
+        ray_cfg = self.launcher.ray_cfg
+        start_ray(ray_cfg.init)
+        self.submitted = time.time()
+        self.refs: dict[Any, Job] = {}
+        task = functools.partial(_in_trial_log, self.launcher.task_function)
+        for job in jobs:
+            job.attempts = 1
+            sweep_config, job.output_dir = job_config(  # as Hydra's Ray launcher names the job
+                self.context, self.config, job.overrides, job.idx, f"job_id_for_{job.idx}")
+            ref = launch_job_on_ray(self.context, ray_cfg.remote, sweep_config, task,
+                                    Singleton.get_state())
+            self.refs[ref] = job
+        where = f"on the cluster at {ray.get_runtime_context().gcs_address}"
+        return max(1, ray_room(ray_cfg)[0]), where
+
+    def run(self, jobs: list[Job], board: Board) -> dict[int, JobReturn]:
+        import ray
+
+        for job in jobs:
             board.output_dir(job.idx, str(job.output_dir))
-        pending = list(jobs)
+        results: dict[int, JobReturn] = {}
+        pending = list(self.refs)
         try:
             while pending:
                 ready, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)
                 for ref in ready:
-                    job = jobs[ref]
-                    _started(job, board, submitted, done=True)
+                    job = self.refs[ref]
+                    _started(job, board, self.submitted, done=True)
                     results[job.idx] = _result(ray, ref, job)
                     board.finished(job.idx, outcome(results[job.idx]))
                 for ref in pending:
-                    _started(jobs[ref], board, submitted)
+                    _started(self.refs[ref], board, self.submitted)
                 board.refresh()
         except BaseException:
             for ref in pending:  # Ctrl-C: no trial goes on without the sweep
                 ray.cancel(ref, force=True)
             raise
-    ordered = list(jobs.values())
-    return [results[ordered[i].idx] for i in index]
+        return results
 
 
 OUTPUT_LOG = "output.log"  # a Ray trial's own process output, in its folder
@@ -94,38 +93,16 @@ def _in_trial_log(task_function: Any, cfg: DictConfig) -> Any:
     """Run the trial with its process's output (TensorFlow's C++ log lines, a library's prints)
     going to ``output.log`` in its folder, as a pool worker's go to its log, not to the sweep's
     console through Ray."""
-    path = Path(HydraConfig.get().runtime.output_dir) / OUTPUT_LOG
-    sys.stdout.flush()
-    sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
-    with open(path, "ab") as log_file:
-        os.dup2(log_file.fileno(), 1)
-        os.dup2(log_file.fileno(), 2)
-        try:
-            return task_function(cfg)
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
-
-
-def _sweep_config(context: Any, config: DictConfig, job: Job) -> DictConfig:
-    """The trial's configuration, as Hydra's Ray launcher builds it, and its folder."""
-    sweep_config = context.config_loader.load_sweep_config(config, job.overrides)
-    with open_dict(sweep_config):
-        sweep_config.hydra.job.id = f"job_id_for_{job.idx}"
-        sweep_config.hydra.job.num = job.idx
-    saved = HydraConfig.instance().cfg
-    HydraConfig.instance().set_config(sweep_config)  # the folder's name resolves through it
+    redirect_output(str(Path(HydraConfig.get().runtime.output_dir) / OUTPUT_LOG))
     try:
-        job.output_dir = str(Path(str(sweep_config.hydra.sweep.dir))
-                             / str(sweep_config.hydra.sweep.subdir))
+        return task_function(cfg)
     finally:
-        HydraConfig.instance().cfg = saved
-    return sweep_config
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, kept in enumerate(saved, start=1):
+            os.dup2(kept, fd)
+            os.close(kept)
 
 
 def _started(job: Job, board: Board, submitted: float, done: bool = False) -> None:

@@ -4,12 +4,15 @@ It sets its slot's environment before anything imports TensorFlow, pays the impo
 while the sweep process is still checking the configuration: see :mod:`prestart`), then waits
 for the sweep (Hydra's context, the configuration, the task function), warms up (the dataset),
 and runs what it is sent, one at a time: trials, or a function (the end of the sweep promotes
-its best trial in a warm worker rather than in a new process).
+its best trial in a warm worker rather than in a new process). :func:`start_worker` starts one,
+for the pool and for :mod:`prestart` alike.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import multiprocessing as mp
 import os
 import shutil
 import signal
@@ -17,15 +20,56 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import cloudpickle
-from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, run_job, setup_globals
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
+
+from sweeper.launch.devices import Slot
+from sweeper.launch.jobs import job_config
+
+STOP_GRACE_S = 10.0
+
+
+@dataclass
+class Started:
+    """A worker process as the sweep process holds it: its environment, process, pipe and log."""
+
+    env: dict[str, str]
+    process: Any
+    conn: Connection
+    log_path: str
+
+    def stop(self, wait_s: float = STOP_GRACE_S) -> None:
+        """Close its pipe (an idle worker then ends), wait up to ``wait_s``, then kill it."""
+        with contextlib.suppress(OSError):
+            self.conn.close()
+        self.process.join(timeout=wait_s)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=STOP_GRACE_S)
+
+
+def worker_env(slot: Slot) -> dict[str, str]:
+    """The environment a worker of ``slot`` starts with."""
+    return {**slot.env, "SWEEPER_SLOT": slot.name}
+
+
+def start_worker(slot: Slot, log_path: str, preload: str | None = None) -> Started:
+    """Spawn a worker for ``slot``; it calls ``preload`` (dotted) while it waits for its sweep."""
+    context = mp.get_context("spawn")
+    env = worker_env(slot)
+    parent_conn, child_conn = context.Pipe()
+    process = context.Process(target=worker_main, name=f"sweeper-{slot.name}", daemon=True,
+                              args=(child_conn, env, log_path, preload, os.getpid()))
+    process.start()
+    child_conn.close()
+    return Started(env, process, parent_conn, log_path)
 
 
 def worker_main(conn: Connection, env: dict[str, str], log_path: str, preload: str | None,
@@ -34,7 +78,7 @@ def worker_main(conn: Connection, env: dict[str, str], log_path: str, preload: s
     it is given (a ``setup`` message) and the jobs it is sent."""
     os.environ.update(env)  # before anything can import TensorFlow
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    _redirect_output(log_path)
+    redirect_output(log_path)
     _exit_with_parent(parent_pid)
     if preload:
         _call(preload)
@@ -73,13 +117,8 @@ def worker_main(conn: Connection, env: dict[str, str], log_path: str, preload: s
 
 def _run_one(conn: Connection, idx: int, overrides: list[str], hydra_context: Any,
              config: DictConfig, task_function: Callable[[DictConfig], Any]) -> JobReturn:
-    sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
-    with open_dict(sweep_config):
-        sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
-        sweep_config.hydra.job.num = idx
-    HydraConfig.instance().set_config(sweep_config)
-    output_dir = Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
-    conn.send(("started", idx, str(output_dir)))
+    sweep_config, output_dir = job_config(hydra_context, config, overrides, idx)
+    conn.send(("started", idx, output_dir))
     return run_job(hydra_context=hydra_context, config=sweep_config, task_function=task_function,
                    job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
 
@@ -92,8 +131,8 @@ def _answer(dotted: str, args: tuple[Any, ...]) -> Any:
         return e
 
 
-def _redirect_output(log_path: str) -> None:
-    """Send the worker's stdout/stderr (TensorFlow's C++ logs included) to its log file."""
+def redirect_output(log_path: str) -> None:
+    """Send this process's stdout/stderr (TensorFlow's C++ logs included) to ``log_path``."""
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -107,7 +146,7 @@ def _move_log(started: str, final: str) -> None:
     Path(final).parent.mkdir(parents=True, exist_ok=True)
     with open(final, "ab") as out, open(started, "rb") as early:
         shutil.copyfileobj(early, out)
-    _redirect_output(final)
+    redirect_output(final)
     Path(started).unlink(missing_ok=True)
 
 

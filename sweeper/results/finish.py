@@ -9,13 +9,14 @@ that tells the truth (Hydra's callbacks cannot raise through Hydra).
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
@@ -23,7 +24,10 @@ from omegaconf import DictConfig
 from sweeper import hparams
 from sweeper.atomic import write_json
 from sweeper.errors import NoResults, SweepIncomplete
-from sweeper.record import now_iso
+from sweeper.record import Mode, now_iso
+
+if TYPE_CHECKING:
+    from sweeper.launch.pool import Pool
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +40,7 @@ class SweepCallback(Callback):
 
     def __init__(self) -> None:
         self.started: list[str] = []  # what the start of the sweep could not do
+        self.pool: Pool | None = None  # the pool launcher's, handed over: warm after its last batch
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from sweeper.search.domains import sweep_domains
@@ -50,7 +55,7 @@ class SweepCallback(Callback):
         sweep_dir = Path(str(config.hydra.sweep.dir))
         problems = self.started + finish_sweep(
             sweep_dir, Path(config.paths.logs) / config.sweep.name,
-            allow_failures=bool(config.sweep.allow_failures))
+            allow_failures=bool(config.sweep.allow_failures), pool=self.pool)
         try:
             write_json(sweep_dir / OUTCOME, {"finished_at": now_iso(), "problems": problems})
         except OSError as e:  # the command finds no outcome and says so
@@ -73,16 +78,16 @@ def check_outcome(sweep_dir: Path, since: float) -> None:
 
 
 def finish_sweep(sweep_dir: Path, logdir: Path | None = None, top: int = 10,
-                 allow_failures: bool = False) -> list[str]:
+                 allow_failures: bool = False, pool: Pool | None = None) -> list[str]:
     """Leaderboard and plots of ``sweep_dir``, the search's progress into its TensorBoard
     ``logdir``, its top trials printed, its best one promoted; returns what a complete sweep
     would have and this one lacks (one line each): failed trials too, unless
-    ``allow_failures``."""
+    ``allow_failures``. An idle worker of the sweep's ``pool`` promotes, if it has one."""
     from sweeper.results import leaderboard, plots, table
 
     problems = _search_stopped(sweep_dir)
     # A warm worker promotes while this process writes the leaderboard and the plots.
-    promoting = _start_promotion(sweep_dir)
+    promoting = _start_promotion(pool, sweep_dir)
     try:
         ranked, skipped = leaderboard.leaderboard(sweep_dir)
     except (NoResults, OSError) as e:
@@ -131,9 +136,9 @@ def _write_progress(logdir: Path, ranked: Any) -> None:
 
     name, mode = objective(ranked)
     done = ranked[ranked["rank"].notna()].sort_values("finished_at", kind="stable")
-    values = done["objective"].astype(float)
-    best = values.cummax() if mode == "max" else values.cummin()
-    hparams.write_sweep_progress(logdir, name, best.tolist())
+    values = done["objective"].astype(float).tolist()
+    best = itertools.accumulate(values, lambda a, b: Mode(mode).best((a, b)))
+    hparams.write_sweep_progress(logdir, name, list(best))
 
 
 def _search_stopped(sweep_dir: Path) -> list[str]:
@@ -144,12 +149,11 @@ def _search_stopped(sweep_dir: Path) -> list[str]:
     return [f"the search stopped early: {reason}"] if reason else []
 
 
-def _start_promotion(sweep_dir: Path) -> Any:
+def _start_promotion(warm: Pool | None, sweep_dir: Path) -> Any:
     """Promotion started in one of the sweep's own workers, whose TensorFlow is imported already
     (None: the sweep has no idle warm worker)."""
-    from sweeper.launch import pool, pool_launch
+    from sweeper.launch import pool
 
-    warm = pool_launch.warm()
     if warm is None:
         return None
     try:

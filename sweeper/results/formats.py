@@ -7,7 +7,6 @@ the Keras model predicts. TensorFlow is imported here, when an export is made.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -15,19 +14,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from sweeper.errors import ExportError
+from sweeper.atomic import file_digest
+from sweeper.errors import ExportError, first_line
 
 FORMATS = ("saved_model", "keras", "tflite")
 SIGNATURE = "serving_default"
-
-
-def sha256(path: Path) -> str:
-    """Hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:  # hashlib.file_digest would do, from Python 3.11 on
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load(model_file: Path) -> Any:
@@ -39,7 +30,7 @@ def load(model_file: Path) -> Any:
         return keras.models.load_model(model_file)
     except Exception as e:  # Keras raises anything from ValueError to zipfile errors
         raise ExportError(f"{model_file}: not a loadable Keras model ({type(e).__name__}: "
-                          f"{_first_line(e)})") from e
+                          f"{first_line(str(e))[:300]})") from e
 
 
 def describe(model: Any) -> dict[str, Any]:
@@ -89,7 +80,7 @@ def saved_model(model: Any, target: Path) -> dict[str, Any]:
     try:
         model.export(str(target), format="tf_saved_model", verbose=False)
     except Exception as e:
-        raise ExportError(f"saved_model: {type(e).__name__}: {_first_line(e)}") from e
+        raise ExportError(f"saved_model: {type(e).__name__}: {first_line(str(e))[:300]}") from e
     serving = tf.saved_model.load(str(target)).signatures[SIGNATURE]
     ((name, spec),) = serving.structured_input_signature[1].items()
     sample = _sample(model)
@@ -107,7 +98,7 @@ def tflite(model: Any, target: Path) -> dict[str, Any]:
         target.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
     except Exception as e:
         raise ExportError(f"tflite: TensorFlow {tf.__version__} cannot convert this model "
-                          f"({type(e).__name__}: {_first_line(e)})") from e
+                          f"({type(e).__name__}: {first_line(str(e))[:300]})") from e
     if not hasattr(tf.lite, "Interpreter"):  # LiteRT moved out of TensorFlow: check elsewhere
         return describe(model)
     with warnings.catch_warnings():  # its deprecation notice, not ours to act on
@@ -138,7 +129,7 @@ def write(model_file: Path, fmt: str, out: Path, version: int = 1) -> dict[str, 
     else:
         raise ExportError(f"--format {fmt}: one of {', '.join(FORMATS)}")
     info = {"format": fmt, "path": target.name, "source": str(model_file),
-            "source_sha256": sha256(model_file), **spec}
+            "source_sha256": file_digest(model_file), **spec}
     # Plain writes: the caller builds ``out`` beside its final place and renames it in whole.
     (out / "export.json").write_text(json.dumps(info, indent=2) + "\n")
     (out / "README.md").write_text(_readme(info))
@@ -161,6 +152,3 @@ def _readme(info: dict[str, Any]) -> str:
             f"- output `{info['output']}`: class probabilities, shape {info['output_shape']}\n"
             + serve)
 
-
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [""])[0][:300]

@@ -21,10 +21,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sweeper.atomic import file_digest
 from sweeper.errors import ExportError, NoResults, SweeperError
-from sweeper.record import TrialRecord, now_iso
+from sweeper.record import Mode, TrialRecord, now_iso
 from sweeper.results import formats, leaderboard
-from sweeper.results.formats import sha256
 
 BEST = "best"
 OLD = f".{BEST}.old"  # the replaced best/ during a swap; restored if the swap was cut short
@@ -88,7 +88,7 @@ def promote(sweep_dir: Path) -> Promotion:
         failure: ExportError | None = None
         for trial_dir, record in _candidates(sweep_dir, ranked, skipped):
             checkpoint = trial_dir / record.checkpoint
-            digest = sha256(checkpoint)
+            digest = file_digest(checkpoint)
             if intact is not None and not _beats(record, digest, intact,
                                                  leaderboard.objective(df)):
                 if failure is not None:  # a better trial exists, and cannot be served
@@ -146,12 +146,12 @@ def _damage(sweep_dir: Path, before: dict[str, Any] | None) -> str | None:
     model = best / "model.keras"
     if not model.is_file():
         return "no model.keras"
-    if sha256(model) != before.get("checkpoint_sha256"):
+    if file_digest(model) != before.get("checkpoint_sha256"):
         return "model.keras does not match best.json's checkpoint_sha256"
     if not (best / str(before.get("saved_model")) / "saved_model.pb").is_file():
         return f"no {before.get('saved_model')}/saved_model.pb"
     source = sweep_dir / str(before.get("checkpoint"))
-    if not source.is_file() or sha256(source) != before.get("checkpoint_sha256"):
+    if not source.is_file() or file_digest(source) != before.get("checkpoint_sha256"):
         return (f"trial {before.get('trial_id')} was trained again since: its checkpoint is not "
                 "the one promoted")
     return None
@@ -181,7 +181,7 @@ def _beats(record: TrialRecord, digest: str, before: dict[str, Any],
     new, old = record.metrics.get(name), (before.get("metrics") or {}).get(name)
     if old is None:
         return True
-    return new is not None and bool(new > old if mode == "max" else new < old)
+    return new is not None and bool(Mode(mode).better(new, old))
 
 
 def _next_version(sweep_dir: Path, before: dict[str, Any] | None) -> int:

@@ -1,4 +1,5 @@
-"""keras-tuner's oracles, driven from outside a Tuner.
+"""keras-tuner's oracles, driven from outside a Tuner, and the search space as their
+HyperParameters.
 
 keras-tuner has no public API for an oracle run without its Tuner, so a few of its private names
 are used (the version is bounded in pyproject.toml): ``_set_project_dir`` (the oracle's state
@@ -38,6 +39,24 @@ def keras_tuner() -> Any:
     return sys.modules["keras_tuner"]
 
 
+def hyperparameters(space: Space) -> Any:
+    """keras-tuner's ``HyperParameters`` of ``space``, one per dimension."""
+    hp = keras_tuner().HyperParameters()
+    for p in space.params:
+        if p.kind == "choice":
+            hp.Choice(p.name, list(p.values), ordered=None)
+        elif p.kind == "fixed":
+            hp.Fixed(p.name, p.values[0])
+        else:
+            assert p.low is not None and p.high is not None
+            if p.kind == "int":
+                hp.Int(p.name, int(p.low), int(p.high),
+                       step=None if p.step is None else int(p.step), sampling=p.sampling)
+            else:
+                hp.Float(p.name, float(p.low), float(p.high), step=p.step, sampling=p.sampling)
+    return hp
+
+
 def bracket_of(oracle: Any, trial: Any) -> int:
     """The Hyperband bracket a trial belongs to (keras-tuner's ``tuner/bracket`` names the
     newest bracket, which is not the survivor's own when brackets overlap)."""
@@ -69,22 +88,21 @@ def make(settings: Settings, space: Space, metric: str, mode: str, sweep_dir: Pa
     s = settings
     common: dict[str, Any] = dict(
         objective=kt.Objective(metric, direction=mode),
-        hyperparameters=space.hyperparameters(), seed=s.seed or None,
+        hyperparameters=hyperparameters(space), seed=s.seed or None,
         allow_new_entries=False, tune_new_entries=False,
         # Failures are counted by the search, against hydra.sweeper.max_failures.
         max_consecutive_failed_trials=None)
     if s.algorithm == "hyperband":
         hb = s.hyperband
         oracle = kt.oracles.HyperbandOracle(
-            max_epochs=hb["max_epochs"], factor=hb["factor"],
-            hyperband_iterations=hb["iterations"], **common)
+            max_epochs=hb.max_epochs, factor=hb.factor, hyperband_iterations=hb.iterations,
+            **common)
         oracle.max_trials = s.max_trials  # None: the whole Hyperband schedule
     elif s.algorithm == "bayesian":
         by = s.bayesian
         oracle = kt.oracles.BayesianOptimizationOracle(
             max_trials=s.max_trials or DEFAULT_MAX_TRIALS,
-            num_initial_points=by.get("num_initial_points"), alpha=by.get("alpha", 1e-4),
-            beta=by.get("beta", 2.6), **common)
+            num_initial_points=by.num_initial_points, alpha=by.alpha, beta=by.beta, **common)
     elif s.algorithm == "grid":
         oracle = kt.oracles.GridSearchOracle(max_trials=s.max_trials, **common)
     else:

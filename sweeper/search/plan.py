@@ -63,7 +63,7 @@ def spec(config: DictConfig, settings: Settings, space: Space) -> dict[str, Any]
     s = settings
     # max_trials is left out: raising it continues a finished search
     return {"algorithm": s.algorithm, "seed": s.seed,
-            "hyperband": s.hyperband if s.algorithm == "hyperband" else None,
+            "hyperband": asdict(s.hyperband) if s.algorithm == "hyperband" else None,
             "objective": [str(config.sweep.metric), str(config.sweep.mode)],
             "space": [asdict(p) for p in space.params],
             "fixed": sorted(space.fixed)}

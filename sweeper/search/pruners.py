@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from sweeper.record import Pruned, TrialRecord
+from sweeper.record import Mode, Pruned, TrialRecord
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,7 @@ class Curve:
     def best(self, mode: str, epoch: int | None = None) -> float:
         """The best finite value of the first ``epoch`` epochs (all: None); NaN when none is."""
         finite = [v for v in self.values[:epoch] if math.isfinite(v)]
-        if not finite:
-            return math.nan
-        return max(finite) if mode == "max" else min(finite)
+        return Mode(mode).best(finite) if finite else math.nan
 
 
 class Rule(Protocol):
@@ -93,7 +91,7 @@ class Median:
             return None
         median = statistics.median(values)
         best = mine.best(mode)
-        if math.isfinite(best) and not _better(median, best, mode):
+        if math.isfinite(best) and not Mode(mode).better(median, best):
             return None
         return Pruned("median", epoch, f"{metric} {_show(best)} {_worse_sign(mode)} median "
                                        f"{_show(median)} at epoch {epoch} of "
@@ -126,9 +124,8 @@ class Asha:
         peers = [c.best(mode, epoch) for c in others if c.trained(epoch)]
         n = len(peers) + 1
         keep = max(1, n // self.reduction_factor)
-        better = sorted((v for v in peers if math.isfinite(v) and
-                         (not math.isfinite(value) or _better(v, value, mode))),
-                        reverse=mode == "max")
+        better = Mode(mode).ranked(v for v in peers if math.isfinite(v) and
+                                   (not math.isfinite(value) or Mode(mode).better(v, value)))
         if math.isfinite(value) and len(better) < keep:
             return None
         where = f"the top {keep} of {_trials(n)} at rung {rung} (epoch {epoch})"
@@ -176,12 +173,8 @@ def judge(rule: Rule, record: TrialRecord, trials_dir: Path, epochs: int) -> Pru
     return verdict
 
 
-def _better(a: float, b: float, mode: str) -> bool:
-    return a > b if mode == "max" else a < b
-
-
 def _worse_sign(mode: str) -> str:
-    return "<" if mode == "max" else ">"
+    return "<" if Mode(mode) is Mode.MAX else ">"
 
 
 def _number(value: Any) -> float:

@@ -1,4 +1,5 @@
-"""A search space in Hydra's sweep syntax, as keras-tuner HyperParameters.
+"""A search space in Hydra's sweep syntax. Each form becomes a keras-tuner HyperParameter
+(:func:`sweeper.search.oracle.hyperparameters`):
 
 ==========================================  ===========================================
 ``adam,sgd`` or ``choice(adam,sgd)``        ``Choice``
@@ -36,21 +37,6 @@ class Param:
     step: float | None = None
     sampling: str = "linear"
 
-    def register(self, hp: Any) -> None:
-        """Declare this dimension in keras-tuner's ``HyperParameters`` ``hp``."""
-        if self.kind == "choice":
-            hp.Choice(self.name, list(self.values), ordered=None)
-        elif self.kind == "fixed":
-            hp.Fixed(self.name, self.values[0])
-        elif self.kind == "int":
-            assert self.low is not None and self.high is not None
-            hp.Int(self.name, int(self.low), int(self.high),
-                   step=None if self.step is None else int(self.step), sampling=self.sampling)
-        else:
-            assert self.low is not None and self.high is not None
-            hp.Float(self.name, float(self.low), float(self.high), step=self.step,
-                     sampling=self.sampling)
-
     def domain(self) -> hparams.Domain:
         """The HParams dashboard's domain: the values, or an interval."""
         if self.kind in ("choice", "fixed"):
@@ -75,16 +61,6 @@ class Space:
 
     params: list[Param] = field(default_factory=list)
     fixed: list[str] = field(default_factory=list)
-
-    def hyperparameters(self) -> Any:
-        from sweeper.search.oracle import keras_tuner
-
-        kt = keras_tuner()
-
-        hp = kt.HyperParameters()
-        for p in self.params:
-            p.register(hp)
-        return hp
 
     def swept(self) -> list[Param]:
         return [p for p in self.params if p.kind != "fixed"]

@@ -4,7 +4,7 @@ layers inside the model.
 The layers sit right after rescaling, so they see pixels in [0, 1]. Keras's random layers act
 only when the model trains (``training=True``); in evaluation, in ``predict`` and in every export
 they pass images through unchanged, so a checkpoint still takes raw pixels and predicts the same
-on every call. Each strength is a key of ``conf/augment/*.yaml`` and can be swept
+on every call. Each strength is a key of every ``augment`` option and can be swept
 (``augment.zoom=0.1,0.2``); a strength of 0 leaves its layer out.
 """
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sweeper.record import TrialRecord
+from sweeper.record import Mode, TrialRecord
 from sweeper.search import pruners
 from sweeper.trial import tripwire
 
@@ -132,8 +132,7 @@ def durable(backup: Path, checkpoint: Path, metric: str, mode: str, best: float 
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             value = float((logs or {}).get(metric, math.nan))
-            if math.isfinite(value) and (self.best is None or (
-                    value > self.best if mode == "max" else value < self.best)):
+            if math.isfinite(value) and (self.best is None or Mode(mode).better(value, self.best)):
                 self.best, self.best_weights, self.pending = value, self.model.get_weights(), True
             self.last = (epoch, logs)
             if self.due(epoch):
@@ -173,13 +172,12 @@ BUDGET_RATIO = 19.0  # write again once 19x the last write's time has passed: <=
 def best_of(history: list[dict[str, float]], metric: str, mode: str) -> float | None:
     """The best finite value of ``metric`` over the epochs so far (None: none yet)."""
     values = [h[metric] for h in history if math.isfinite(h.get(metric, math.nan))]
-    if not values:
-        return None
-    return max(values) if mode == "max" else min(values)
+    return Mode(mode).best(values) if values else None
 
 
 def backup_epoch(backup: Path) -> int:
     """Epochs completed according to a BackupAndRestore backup (0: none, or unreadable)."""
+    # Keras 3's own layout of the backup folder, which it offers no reader for (keras<4)
     for name in ("training_metadata.json", "training_metadata.json.bkp"):
         try:
             return int(json.loads((backup / name).read_text())["epoch"])

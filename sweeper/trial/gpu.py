@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Any
 
-from sweeper.errors import TrialFailed
+from sweeper.errors import TrialFailed, first_line
 from sweeper.launch.devices import GPUS_ENV, MEMORY_ENV, discover_gpus, gpu_info
 from sweeper.launch.jobs import OUT_OF_GPU_MEMORY, OUT_OF_MEMORY
 
@@ -85,5 +85,5 @@ def failure(e: BaseException, on_gpu: bool) -> str:
     # TensorFlow's message leads with the function's name and ends with the op: keep the middle.
     start = message.find("OOM when allocating")
     detail = message[start:] if start >= 0 else message
-    detail = detail.split(" [Op:")[0].strip().splitlines()[0] if detail.strip() else ""
+    detail = first_line(detail.split(" [Op:")[0])
     return f"{OUT_OF_GPU_MEMORY if on_gpu else OUT_OF_MEMORY}: {detail}".rstrip(": ")

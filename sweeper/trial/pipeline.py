@@ -23,11 +23,12 @@ import itertools
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tensorflow as tf
 
-from sweeper.trial.splits import Decoding, Files
+if TYPE_CHECKING:  # splits imports this module when a split is read
+    from sweeper.trial.splits import Decoding, Files
 
 AUTOTUNE = tf.data.AUTOTUNE
 SHUFFLE_BYTES = 64 << 20  # decoded images a training shuffle buffer holds at most

@@ -214,8 +214,8 @@ class Trial:
                               loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                               jit_compile=training.jit_compile(t.jit_compile))
             record.jit_compile = bool(model.jit_compile)
-            # Keras keeps the epoch its BackupAndRestore restored past the end of fit; a later
-            # phase starts after the epochs already trained (keras 3: Trainer._initial_epoch).
+            # The epoch BackupAndRestore restored stays in Trainer._initial_epoch after fit and
+            # beats a later phase's fit(initial_epoch=); nothing public clears it (keras<4).
             model._initial_epoch = None
             start = t.initial_epoch if phase.number == 1 else len(history)
             callbacks = training.callbacks(cfg, phase, watch, checkpoint, history, self.tb_run)
