@@ -18,5 +18,5 @@ def run_trial(cfg: DictConfig) -> float:
 
 
 # The pool launcher calls this in a worker while it waits for its first trial.
-run_trial.warm_up = "sweeper.trial.run.warm_up"  # type: ignore[attr-defined]
+run_trial.warm_up = "sweeper.trial.host.warm_up"  # type: ignore[attr-defined]
 main = hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=CONFIG_NAME)(run_trial)

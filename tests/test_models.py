@@ -143,8 +143,8 @@ def _children(monkeypatch: pytest.MonkeyPatch, allowed: bool = True) -> list[lis
     run = subprocess.run
 
     def counted(args: list[str], **kwargs):
-        assert allowed, f"a child process was started for {args[3:]}"
-        asked.append(args[3:])
+        assert allowed, f"a child process was started for {args[2:]}"
+        asked.append(args[2:])
         return run(args, **kwargs)
 
     monkeypatch.setattr(subprocess, "run", counted)

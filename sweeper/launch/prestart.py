@@ -22,7 +22,7 @@ from sweeper.launch.devices import Slot, plan_slots
 from sweeper.launch.kinds import Kind, kind_of_option
 from sweeper.launch.worker import Started, start_worker, worker_env
 
-PRELOAD = "sweeper.trial.run.preload"  # what a worker imports before it knows its sweep
+PRELOAD = "sweeper.trial.host.preload"  # what a worker imports before it knows its sweep
 
 # Read and written here only. Hydra builds the launcher from the configuration alone, so these
 # workers, started before Hydra, reach the pool through take() rather than as an argument.

@@ -184,3 +184,14 @@ def backup_epoch(backup: Path) -> int:
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return 0
+
+
+def best_model(model: Any, kept: Any, checkpoint: Path, best: float) -> Any:
+    """The best epoch's model: from the weights kept in memory when the last phase of this
+    attempt trained it (the checkpoint holds the same weights), else from the checkpoint."""
+    import keras
+
+    if kept is not None and kept.best_weights is not None and kept.best == best:
+        model.set_weights(kept.best_weights)
+        return model
+    return keras.models.load_model(checkpoint)

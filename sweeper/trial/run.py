@@ -11,7 +11,6 @@ import math
 import os
 import shutil
 import time
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +34,8 @@ from sweeper.record import (
     now_iso,
     where,
 )
-from sweeper.trial import data, evaluate, gpu, models, training, tripwire
-from sweeper.trial.callbacks import best_of, progress, pruning
+from sweeper.trial import data, evaluate, gpu, host, models, training, tripwire
+from sweeper.trial.callbacks import best_model, best_of, progress, pruning
 
 log = logging.getLogger(__name__)
 
@@ -134,12 +133,12 @@ class Trial:
             sweep=str(s.name), trial_id=self.id, overrides=list(self.overrides),
             hparams=self.hparams, objective=Objective(str(s.metric), str(s.mode)),
             metrics=dict(history[-1]) if history else {}, epochs_completed=len(history),
-            tensorboard_run=str(self.tb_run), device=_device(), gpus=gpu.describe(),
+            tensorboard_run=str(self.tb_run), device=host.device(), gpus=gpu.describe(),
             started_at=now_iso(),
             history=history, resumed_from_epoch=len(history) or None,
             attempts=(earlier.attempts if earlier else 0) + 1,
             epochs_trained=earlier.epochs_trained if earlier else 0,
-            versions=_versions(), **where())
+            versions=host.versions(), **where())
         if self.cfg.tuner.trial is not None:
             record.tuner = {k: self.cfg.tuner[k] for k in ("trial", "bracket", "round")}
         if self.cfg.train.warm_start is not None:
@@ -166,7 +165,7 @@ class Trial:
         keras.backend.clear_session(free_memory=False)
         keras.utils.set_random_seed(t.seed)
         gpus = len(tf.config.list_physical_devices("GPU"))
-        record.device = _device(gpus)
+        record.device = host.device(gpus)
         record.gpus = record.gpus if gpus else []  # a CPU build of TensorFlow uses none
         # A trial given several GPUs trains on all of them, as in the MirroredStrategy tutorial.
         strategy = tf.distribute.MirroredStrategy() if gpus > 1 else tf.distribute.get_strategy()
@@ -235,7 +234,7 @@ class Trial:
 
         tic = time.time()
         kept = next((c for c in callbacks if hasattr(c, "best_weights")), None)  # last phase's
-        scores, matrix = evaluate.scores(_best_model(model, kept, checkpoint, best), splits)
+        scores, matrix = evaluate.scores(best_model(model, kept, checkpoint, best), splits)
         record.complete(1 + [h.get(metric) for h in history].index(best), scores)
         self._log_scores(record, matrix, splits.class_names)
         record.timings["evaluate_s"] = round(time.time() - tic, 3)
@@ -299,52 +298,3 @@ class Trial:
             return
         self._write_pb(hparams.session_end_summary(status.value))
         writer.close()
-
-
-def _best_model(model: Any, kept: Any, checkpoint: Path, best: float) -> Any:
-    """The best epoch's model: from the weights kept in memory when the last phase of this
-    attempt trained it (the checkpoint holds the same weights), else from the checkpoint."""
-    import keras
-
-    if kept is not None and kept.best_weights is not None and kept.best == best:
-        model.set_weights(kept.best_weights)
-        return model
-    return keras.models.load_model(checkpoint)
-
-
-def _device(gpus: int | None = None) -> str:
-    """Where this trial trains: ``GPU:<physical ids>`` or ``CPU``."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if gpus == 0 or visible in ("-1", ""):
-        return "CPU"
-    if visible:
-        return "GPU:" + visible
-    return "CPU" if gpus is None else "GPU:" + ",".join(map(str, range(gpus)))
-
-
-def _versions() -> dict[str, str]:
-    out = {}
-    for name, dist in (("tensorflow", "tensorflow"), ("keras", "keras"),
-                       ("sweeper", "keras-sweeper")):
-        try:
-            out[name] = version(dist)
-        except PackageNotFoundError:
-            out[name] = "unknown"
-    return out
-
-
-def preload() -> None:
-    """A worker's imports, paid before its first trial (and before it knows its sweep)."""
-    gpu.start_tensorflow()
-    import keras  # noqa: F401
-    import matplotlib.figure  # noqa: F401
-    import sklearn.metrics  # noqa: F401
-
-
-def warm_up(cfg: DictConfig) -> None:
-    """Pay a worker's start-up costs before its first trial: imports and the dataset."""
-    preload()
-    try:
-        data.load(cfg.dataset, cfg.train.validation_split)
-    except Exception as e:  # the trial that needs the data reports it properly
-        log.warning("warm-up could not load the dataset: %s", e)
