@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -87,3 +88,23 @@ def grid_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _isolate_hydra(hydra_restore_singletons: None) -> Iterator[None]:
     """Undo what a test leaves in Hydra's singletons (version base, ConfigStore, resolvers)."""
     yield
+
+
+def start(cwd: Path, *args: str) -> subprocess.Popen:
+    """A sweep started in the background, SIGINT at its default, its output piped."""
+    return subprocess.Popen([sys.executable, "-m", "sweeper", *args], cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+                            preexec_fn=sigint_default)
+
+
+def poll(sweep_dir: Path, proc: subprocess.Popen, condition, timeout: float = 180) -> dict:
+    """The first record of ``sweep_dir`` that meets ``condition`` while ``proc`` runs."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        for record in records(sweep_dir):
+            if condition(record):
+                return record
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for the sweep")

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 from conftest import records, run_cli
-from test_pool import fake_nvidia_smi, fake_uuid, overlap, probe_sweep
-from test_results import trial_record, write_trial
+from helpers.gpus import fake_nvidia_smi, fake_uuid, overlap, probe_sweep
+from helpers.records import trial_record, write_trial
 
 from sweeper.errors import DeviceError
 from sweeper.launch import devices

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import run_cli
-from test_results import trial_record, write_trial
+from helpers.records import trial_record, write_trial
 
 from sweeper import export, promote
 from sweeper.atomic import file_digest

@@ -15,9 +15,8 @@ from tensorboard.plugins.hparams import api_pb2
 from sweeper.launch.jobs import Outcome
 from sweeper.launch.progress import Board
 from sweeper.record import Objective, Pruned, Status, TrialRecord
-from tests.conftest import records, run_cli
-from tests.test_resume import poll, start
-from tests.test_sweep_hparams import session_ends
+from tests.conftest import poll, records, run_cli, start
+from tests.helpers.board import session_ends
 
 TINY = ("train.epochs=3", "dataset.limit=200")
 FIRST_RUNG = re.compile(r"val_accuracy 0\.\d+ < 0\.\d+, the top 1 of 2 trials at rung 1 "

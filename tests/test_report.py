@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import run_cli
-from test_results import trial_record, write_trial
+from helpers.records import trial_record, write_trial
 
 from sweeper import report
 from sweeper.results import leaderboard as results

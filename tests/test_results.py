@@ -6,37 +6,15 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import run_cli
+from helpers.records import trial_record, write_trial
 
 from sweeper.errors import NoResults
 from sweeper.results import leaderboard as results
-
-
-def trial_record(trial_id: str, status: str = "completed", value: float | None = 0.9,
-                 val_loss: float | None = 0.5, duration: float = 10.0, **hparams: Any) -> dict:
-    """A trial.json (schema 1) as a trial writes it; failed and running ones have no value."""
-    metrics = {"val_accuracy": value, "val_loss": val_loss, "test_accuracy": value}
-    return {"schema": 1, "sweep": "s", "trial_id": trial_id, "status": status,
-            "overrides": [], "hparams": {"model.units": 16, "optimizer": "adam", **hparams},
-            "objective": {"name": "val_accuracy", "mode": "max", "value": value},
-            "metrics": metrics if value is not None else {}, "best_epoch": 1,
-            "epochs_completed": 1, "checkpoint": "checkpoints/best.keras",
-            "duration_s": duration, "device": "CPU",
-            "error": "TrialFailed: nan loss at epoch 1" if status == "failed" else None}
-
-
-def write_trial(sweep: Path, record: dict | str, name: str | None = None) -> Path:
-    """Write a trial folder holding ``record`` (a dict, or raw text for broken records)."""
-    folder = sweep / "trials" / (name or record["trial_id"])  # type: ignore[index]
-    folder.mkdir(parents=True)
-    text = record if isinstance(record, str) else json.dumps(record)
-    (folder / "trial.json").write_text(text)
-    return folder
 
 
 def test_sweep_ends_with_leaderboard_plots_and_promoted_model(grid_sweep: Path) -> None:

@@ -7,37 +7,17 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import records, run_cli, sigint_default
+from conftest import poll, records, run_cli, start
 
 from sweeper.atomic import file_digest
 
 # A backup after every epoch: an interruption costs at most the epoch it cut short.
 SWEEP = ["-m", "optimizer=sgd,adam", "model.units=8", "train.epochs=30", "sweep.name=r",
          "hydra.launcher.workers=1", "hydra.launcher.live=false", "train.backup_every_s=0"]
-
-
-def start(cwd: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "sweeper", *args], cwd=cwd, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-                            preexec_fn=sigint_default)
-
-
-def poll(sweep_dir: Path, proc: subprocess.Popen, condition, timeout: float = 180) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        assert proc.poll() is None, proc.communicate()[0][-3000:]
-        for record in records(sweep_dir):
-            if condition(record):
-                return record
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for the sweep")
 
 
 def test_killed_worker_resumes_its_trial_from_the_last_completed_epoch(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from sweeper.errors import SearchError
 from sweeper.search import oracle
 from sweeper.search.space import parse_space
 from tests.conftest import records, run_cli, sigint_default
-from tests.test_sweep_hparams import STATUSES, post, tensorboard
+from tests.helpers.board import STATUSES, post, tensorboard
 
 GROUPS = ("model", "optimizer", "dataset", "train", "search")
 TINY = ("dataset.limit=200", "train.epochs=1")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import records, run_cli
-from test_sweep_hparams import STATUSES, post, tensorboard
+from helpers.board import STATUSES, post, tensorboard
 
 from sweeper.hparams import METRICS, metric_tag
 
