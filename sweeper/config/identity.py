@@ -62,7 +62,8 @@ def folder(trials: Path, overrides: Sequence[str], exclude_keys: Sequence[str],
     dirname = override_dirname(overrides, exclude_keys)
     legacy = trial_id(dirname)
     lines = _OVERRIDE.split(dirname) if dirname else []
-    rest = tuple(o for o in overrides if o not in set(lines))
+    named = set(lines)
+    rest = tuple(o for o in overrides if o not in named)
     canonical = trial_id(",".join(_computed(lines, rest, config_name)))
     if canonical != legacy and not (trials / canonical).exists() and (trials / legacy).is_dir():
         return trials / legacy
