@@ -7,7 +7,7 @@ Datasets:
 - digits (the embedded default: 1,797 8x8 images, 10 classes);
 - a Fashion-MNIST-format set: the real files when they are in the Keras cache
   (``~/.keras/datasets/fashion-mnist``, limited to ``--fashion-train`` training images), else the
-  test mirror's learnable generator (tests/mirror.py: ten classes of blob patterns, shifted,
+  test mirror's learnable generator (tests/helpers/mirror.py: ten classes of blob patterns, shifted,
   dimmed and noisy; logistic regression on its pixels scores about 0.66), served in the real IDX
   format by a local HTTP server and downloaded through Keras's own code into a private cache.
 
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the figures, not TensorFlow's start-up lines
 sys.path.insert(0, str(ROOT / "tests"))
 
-from mirror import SERVED, serve, write_fashion  # noqa: E402
+from helpers.mirror import SERVED, serve, write_fashion  # noqa: E402
 
 SCRATCH = ["mlp", "cnn", "lenet5", "alexnet", "vgg16"]
 BACKBONES = ["mobilenet_v2", "efficientnet_b0", "resnet50"]

@@ -51,8 +51,9 @@ def run_cli(*args: str, cwd: Path, module: str = "sweeper",
 
 def preflight_many(rows: list[tuple[Path, list[str]]]) -> list[dict]:
     """Each ``(folder, argv)`` through the command's preflight, all in one process
-    (tests/preflight_rows.py): ``{"status", "stderr"}`` per row."""
-    done = subprocess.run([sys.executable, str(Path(__file__).with_name("preflight_rows.py"))],
+    (tests/helpers/preflight_rows.py): ``{"status", "stderr"}`` per row."""
+    script = Path(__file__).parent / "helpers" / "preflight_rows.py"
+    done = subprocess.run([sys.executable, str(script)],
                           input=json.dumps([[str(cwd), argv] for cwd, argv in rows]),
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]

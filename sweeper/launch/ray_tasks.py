@@ -20,7 +20,7 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict, read_write
 
 from sweeper.launch.batch import Batch
 from sweeper.launch.devices import gpu_label
@@ -51,10 +51,15 @@ class RayBatch(Batch):
         self.submitted = time.time()
         self.refs: dict[Any, Job] = {}
         task = functools.partial(_in_trial_log, self.launcher.task_function)
+        # A Ray worker runs in its node's folder, not the command's: a relative sweep folder is
+        # the command's, as with every other launcher.
+        where_from = Path(str(self.config.hydra.runtime.cwd)) / sweep_dir
         for job in jobs:
             job.attempts = 1
             sweep_config, job.output_dir = job_config(  # as Hydra's Ray launcher names the job
                 self.context, self.config, job.overrides, job.idx, f"job_id_for_{job.idx}")
+            with read_write(sweep_config.hydra), open_dict(sweep_config):
+                sweep_config.hydra.sweep.dir = str(where_from)
             ref = launch_job_on_ray(self.context, ray_cfg.remote, sweep_config, task,
                                     Singleton.get_state())
             self.refs[ref] = job

@@ -127,7 +127,8 @@ def sweep(sweeper: Any, arguments: list[str]) -> list[Sequence[JobReturn]]:
     sweep_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(config, sweep_dir / "multirun.yaml")
     exclude = list(config.hydra.job.config.override_dirname.exclude_keys)
-    retry = bool(config.sweep.retry_failed)
+    # any Hydra application can use the grid: one without sweeper's `sweep` node retries nothing
+    retry = bool(OmegaConf.select(config, "sweep.retry_failed", default=False))
     write_plan(sweep_dir, len(jobs))
     name = config.hydra.job.config_name
     todo = [job for job in jobs if not _settled(folder(sweep_dir / "trials", job, exclude, name),

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PROBE = Path(__file__).parent.parent / "apps" / "probe_app.py"
+from helpers.paths import PROBE
 
 
 def probe_sweep(tmp_path: Path, *args: str, env: dict[str, str] | None = None,

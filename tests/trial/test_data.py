@@ -231,7 +231,7 @@ def test_the_sweep_process_checks_data_without_tensorflow(tmp_path) -> None:
     import subprocess
     import sys
 
-    from mirror import sha256, write_mnist
+    from helpers.mirror import sha256, write_mnist
 
     _images(tmp_path / "photos", {"a": 6, "b": 6})
     (tmp_path / "keras" / "datasets").mkdir(parents=True)

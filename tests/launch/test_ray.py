@@ -15,16 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from tests.conftest import records, run_cli
+from conftest import records, run_cli
+from helpers.paths import BENCHMARKS, CONF, PROBE
 
 pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]')")
 pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="hydra-ray-launcher is missing")
 
-ROOT = Path(__file__).resolve().parent.parent
-PROBE = ROOT / "tests" / "apps" / "probe_app.py"
-CONF = ROOT / "conf"
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(BENCHMARKS))
 from local_ray import ENV, RAY, LocalRay, free_port, session_members  # noqa: E402
 
 

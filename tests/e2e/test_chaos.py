@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.paths import BENCHMARKS
 
-CHAOS = Path(__file__).resolve().parent.parent / "benchmarks" / "chaos.py"
+CHAOS = BENCHMARKS / "chaos.py"
 
 
 @pytest.mark.slow
@@ -23,5 +24,5 @@ def test_interrupted_sweep_resumes_with_nothing_lost(tmp_path: Path) -> None:
     assert figures["trials re-run needlessly"] == "0"
     assert figures["invalid files"] == "0"
     # A backup after every epoch: an interruption costs at most the epoch it cut short (the
-    # default budget's bound, the epochs since the last backup, is tests/test_resume.py's).
+    # default budget's bound, the epochs since the last backup, is tests/e2e/test_resume.py's).
     assert int(figures["of them, per interrupted trial at most"]) <= 1

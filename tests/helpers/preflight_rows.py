@@ -4,9 +4,9 @@ Each row is the argument list of a ``sweeper`` command and the folder it runs in
 through what the command does before anything starts (``sweeper.cli.command`` around
 ``sweeper.preflight.check``), in that folder, and its exit status and stderr are kept. One
 process for all rows saves a Python, Hydra and worker start per row; the real command line is
-still run for a few rows (tests/test_config.py).
+still run for a few rows (tests/config/test_config.py).
 
-    python tests/preflight_rows.py < rows.json > outcomes.json
+    python tests/helpers/preflight_rows.py < rows.json > outcomes.json
 """
 
 from __future__ import annotations

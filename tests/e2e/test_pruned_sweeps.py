@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import poll, records, run_cli, start
+from helpers.board import session_ends
 from tensorboard.plugins.hparams import api_pb2
 
 from sweeper.launch.jobs import Outcome
 from sweeper.launch.progress import Board
 from sweeper.record import Objective, Pruned, Status, TrialRecord
-from tests.conftest import poll, records, run_cli, start
-from tests.helpers.board import session_ends
 
 TINY = ("train.epochs=3", "dataset.limit=200")
 FIRST_RUNG = re.compile(r"val_accuracy 0\.\d+ < 0\.\d+, the top 1 of 2 trials at rung 1 "

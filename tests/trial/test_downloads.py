@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import records, run_cli
-from mirror import SERVED, TEST, TRAIN, Mirror, serve, sha256
+from helpers.mirror import SERVED, TEST, TRAIN, Mirror, serve, sha256
 
 from sweeper.downloads import Download
 from sweeper.errors import DownloadError
@@ -29,8 +29,8 @@ def test_dataset_files_are_what_keras_datasets_download(compose_config, tmp_path
                                                         name) -> None:
     """The origins, cache names and hashes in conf/dataset/ are Keras's own: load_data() is run
     with get_file recording its arguments and handing back the tiny files."""
+    from helpers.mirror import WRITERS
     from keras.src.utils.file_utils import get_file
-    from mirror import WRITERS
 
     WRITERS[name](tmp_path)
     module = importlib.import_module(f"keras.src.datasets.{name}")

@@ -1,6 +1,7 @@
 """GPU workers on a machine without one: stand-in ``nvidia-smi`` and NVML, the real pool.
 
-What these show (with tests/test_pool.py, whose packing test checks each share's memory limit):
+What these show (with tests/launch/test_pool.py, whose packing test checks each share's memory
+limit):
 the environment every worker starts with (device order, visible GPU, its model and UUID,
 memory limit and growth) for mixed GPU models and for packing, the retry of a
 trial out of memory with the GPU to itself, and the parent's utilisation samples reaching the
@@ -20,13 +21,14 @@ from pathlib import Path
 import pytest
 from conftest import records, run_cli
 from helpers.gpus import fake_nvidia_smi, fake_uuid, overlap, probe_sweep
+from helpers.paths import APPS
 from helpers.records import trial_record, write_trial
 
 from sweeper.errors import DeviceError
 from sweeper.launch import devices
 from sweeper.results import leaderboard
 
-NVML = Path(__file__).parent / "apps" / "nvml"
+NVML = APPS / "nvml"
 MODELS = ("NVIDIA A100-SXM4-40GB", "NVIDIA H100 80GB HBM3")
 
 

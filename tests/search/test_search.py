@@ -12,13 +12,13 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from conftest import records, run_cli, sigint_default
+from helpers.board import STATUSES, post, tensorboard
 
 from sweeper.config.overrides import sweep_arguments
 from sweeper.errors import SearchError
 from sweeper.search import oracle
 from sweeper.search.space import parse_space
-from tests.conftest import records, run_cli, sigint_default
-from tests.helpers.board import STATUSES, post, tensorboard
 
 GROUPS = ("model", "optimizer", "dataset", "train", "search")
 TINY = ("dataset.limit=200", "train.epochs=1")

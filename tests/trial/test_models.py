@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import records, run_cli
+from helpers.paths import APPS
 
-APPS = Path(__file__).resolve().parent / "apps"  # a user's own builders, outside the package
 USER = {"PYTHONPATH": str(APPS)}
 TINY = ("train.epochs=1", "dataset.limit=200")
 

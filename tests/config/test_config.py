@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 from conftest import preflight_many, run_cli
+from helpers.paths import CONF
 from omegaconf import OmegaConf
 
 from sweeper.config import checks, schema
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
+CONFIG_DIR = CONF
 GROUPS = {g: sorted(p.stem for p in (CONFIG_DIR / g).glob("*.yaml"))
           for g in ("model", "optimizer", "schedule", "dataset", "augment", "train", "pruner")}
 
