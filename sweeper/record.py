@@ -148,6 +148,9 @@ class TrialRecord:
     gpu_usage: dict[str, Any] | None = None
     pruned: Pruned | None = None  # the pruner stopped it early: when and why
     mismatch: Mismatch | None = None  # the tripwire fired: training far above a chance validation
+    repeat: int = 0  # which training of its configuration (sweep.repeats) this trial is
+    seed: int | None = None  # the seed it trained with: train.seed + repeat
+    cost: dict[str, Any] = field(default_factory=dict)  # params: the model's parameter count
     schema: int = SCHEMA
 
     # -- reading and writing ------------------------------------------------------------------

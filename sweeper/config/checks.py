@@ -22,6 +22,7 @@ from sweeper.config.schema import (
     MODES,
     PRUNERS,
     RESIZES,
+    TIE_BREAKS,
 )
 from sweeper.config.targets import check as check_targets
 from sweeper.errors import ConfigError
@@ -50,6 +51,9 @@ def validate(cfg: DictConfig) -> None:
     _check(d.limit is None or d.limit >= 10, "dataset.limit", d.limit, "null or an integer >= 10")
     cross_checks(cfg)  # once each key is valid alone
     _one_of("sweep.mode", s.mode, MODES)
+    _check(s.repeats >= 1, "sweep.repeats", s.repeats, "an integer >= 1")
+    _check(s.repeat >= 0, "sweep.repeat", s.repeat, "an integer >= 0")
+    _one_of("sweep.tie_break", s.tie_break, TIE_BREAKS)
     _one_of("sweep.metric", s.metric, EPOCH_METRICS)
     _check_pruner(cfg.pruner)
     name = str(s.name)

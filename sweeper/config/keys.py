@@ -37,6 +37,9 @@ KEYS: dict[str, Role] = {
     "sweep.name": _B | _P | _N,         # the sweep's folder
     "sweep.retry_failed": _B | _N,      # how a re-run treats failed trials
     "sweep.allow_failures": _B | _N,    # how the command's exit status treats them
+    "sweep.repeats": _B | _N,           # how many repeats: repeat 0 is the same trial for any
+    "sweep.repeat": _N,                 # a repeat trains with its own seed: not a knob
+    "sweep.tie_break": _B | _N,         # what is promoted, not what a trial computes
     "sweep.metric": _N,                 # which epoch's checkpoint is kept: part of the trial
     "sweep.mode": _N,
     "paths.experiments": _B | _P | _D | _N,

@@ -28,6 +28,7 @@ CACHES = ("none", "memory", "disk")  # where decoded images of an image folder a
 AUGMENTS = ("none", "basic", "xray", "randaugment")
 FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 MODES = ("max", "min")
+TIE_BREAKS = ("none", "params", "duration")  # sweep.tie_break
 # Metrics a trial produces per epoch (Keras history keys) that can serve as the objective.
 EPOCH_METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -137,6 +138,14 @@ class SweepConfig:
     retry_failed: bool = False
     # a sweep with failed trials exits 0 (true) instead of 1 with "N trials failed" (false)
     allow_failures: bool = False
+    # trainings of each configuration, with seeds train.seed + k (k = 0..repeats-1): the
+    # leaderboard then ranks configurations by their mean, with an interval and ties
+    repeats: int = 1
+    # which of them this trial is (set by the sweeper for each repeat; not a hyperparameter)
+    repeat: int = 0
+    # among the configurations tied with #1, promote: none (#1 itself), params (the smallest
+    # model) or duration (the fastest to train)
+    tie_break: str = "params"
 
 
 @dataclass

@@ -84,6 +84,7 @@ def finish_sweep(sweep_dir: Path, logdir: Path | None = None, top: int = 10,
     would have and this one lacks (one line each): failed trials too, unless
     ``allow_failures``. An idle worker of the sweep's ``pool`` promotes, if it has one."""
     from sweeper.results import leaderboard, plots, table
+    from sweeper.results.configurations import by_configuration
 
     problems = _search_stopped(sweep_dir)
     # A warm worker promotes while this process writes the leaderboard and the plots.
@@ -111,8 +112,16 @@ def finish_sweep(sweep_dir: Path, logdir: Path | None = None, top: int = 10,
     except Exception as e:  # a picture is not worth the promotion that follows: go on, then say
         log.error("plots not written: %s: %s", type(e).__name__, e)
         problems.append(f"plots not written ({type(e).__name__}: {e})")
-    shown = f"top {top} of {len(ranked)} trials" if top < len(ranked) else f"{len(ranked)} trials"
-    table.print_table(ranked, top, title=f"sweep {sweep_dir.name}: {shown}")
+    if "config_id" in ranked:  # sweep.repeats: configurations, each with its interval
+        configs, columns = table.for_configurations(
+            by_configuration(ranked, leaderboard.objective(ranked)[1]))
+        shown = f"top {top} of {len(configs)}" if top < len(configs) else f"{len(configs)}"
+        table.print_table(configs, top, title=f"sweep {sweep_dir.name}: {shown} configurations "
+                          f"x {int(ranked['repeat'].max()) + 1} seeds", columns=columns)
+    else:
+        shown = f"top {top} of {len(ranked)} trials" if top < len(ranked) else \
+            f"{len(ranked)} trials"
+        table.print_table(ranked, top, title=f"sweep {sweep_dir.name}: {shown}")
     log.info("leaderboard: %s", sweep_dir / leaderboard.LEADERBOARD_CSV)
     if ranked["rank"].isna().all():
         if promoting is not None:
@@ -195,5 +204,10 @@ def describe_promotion(result: dict[str, Any], sweep_dir: Path) -> str:
     info = result["best"]
     objective = info["objective"]
     verb = "promoted" if result["changed"] else "kept (no better trial)"
+    chosen = info.get("configuration")
+    if chosen:  # sweep.repeats: the configuration, what to expect of it, and why this one
+        return (f"{verb} configuration {chosen['config_id']} ({objective['name']} "
+                f"{chosen['shown']}; {chosen['why']}): its repeat {info['trial_id']} in "
+                f"{sweep_dir / 'best'}, saved_model version {info['version']}")
     return (f"{verb} trial {info['trial_id']} ({objective['name']}={objective['value']:.4f}) in "
             f"{sweep_dir / 'best'}, saved_model version {info['version']}")

@@ -13,12 +13,15 @@ from typing import Any
 import pandas as pd
 
 from sweeper.atomic import write_atomic
-from sweeper.config.keys import identity, label
+from sweeper.config.keys import identity, key_of, label
 from sweeper.errors import NoResults
 from sweeper.record import RECORD, RecordError, Status, TrialRecord
+from sweeper.results.configurations import by_configuration
 
 LEADERBOARD_CSV = "leaderboard.csv"
 LEADERBOARD_MD = "leaderboard.md"
+LEADERBOARD_TRIALS_CSV = "leaderboard_trials.csv"  # every repeat's row, with sweep.repeats
+REPEAT = "sweep.repeat"
 FIRST = ["rank", "trial_id", "label", "status", "objective"]
 LAST = ["best_epoch", "epochs", "continues", "continued_in", "duration_s", "finished_at",
         "device", "gpu_model", "gpu_util", "gpu_mem_mib", "node", "pruned", "error"]
@@ -43,7 +46,7 @@ def load(sweep_dir: Path) -> tuple[pd.DataFrame, list[str]]:
         try:
             record = TrialRecord.load(folder)
             rows.append(_row(record, folder.name))
-            overrides.append(identity(record.overrides))
+            overrides.append([o for o in identity(record.overrides) if key_of(o) != REPEAT])
             continue
         except FileNotFoundError:
             problems.append(f"{path}: skipped, no record (the trial has not started)")
@@ -62,9 +65,27 @@ def load(sweep_dir: Path) -> tuple[pd.DataFrame, list[str]]:
     # where that is nothing, or not enough to tell it from another).
     common = set.intersection(*map(set, overrides)) if len(overrides) > 1 else set()
     labels = [label(lines, common) for lines in overrides]
-    for row, name in zip(rows, labels, strict=True):
-        row["label"] = name if labels.count(name) == 1 and name != label([]) else \
-            row["trial_id"]
+    # The repeats of a configuration (sweep.repeats) share its label and its id: the id of its
+    # first repeat, which is the trial a sweep without repeats runs.
+    keys = [",".join(sorted(lines)) for lines in overrides]
+    members: dict[str, list[dict[str, Any]]] = {}
+    for row, key in zip(rows, keys, strict=True):
+        members.setdefault(key, []).append(row)
+    names = {key: name for key, name in zip(keys, labels, strict=True)}
+    repeated = any(r.get("repeat") for r in rows)
+    firsts = {key: min(group, key=lambda r: (r["repeat"], r["trial_id"]))["trial_id"]
+              for key, group in members.items()}
+    for row, key in zip(rows, keys, strict=True):
+        repeat, seed = row.pop("repeat"), row.pop("seed")
+        if not repeated:
+            name = names[key]
+            row["label"] = name if labels.count(name) == 1 and name != label([]) else \
+                row["trial_id"]
+            continue
+        first, name = firsts[key], names[key]
+        name = name if list(names.values()).count(name) == 1 and name != label([]) else first
+        row.update(label=f"{name} seed={seed}", config_id=first, config_label=name,
+                   repeat=repeat, seed=seed)
     rows += broken
     # pd.array infers each column from its values: ints stay Int64 even beside a missing value,
     # and 0.0/1.0 stay Float64 (DataFrame.convert_dtypes would turn those into integers).
@@ -74,7 +95,8 @@ def load(sweep_dir: Path) -> tuple[pd.DataFrame, list[str]]:
     # trials), so they sort as numbers.
     numbers = [c for c in columns if c not in _NOT_FLOAT and not c.startswith("hp.")]
     df[numbers] = df[numbers].astype("Float64")
-    df[list(_COUNTS)] = df[list(_COUNTS)].astype("Int64")
+    counts = [c for c in _COUNTS if c in df]
+    df[counts] = df[counts].astype("Int64")
     objectives = df.value_counts(["objective_name", "objective_mode"])
     if len(objectives) > 1:  # a re-run with another sweep.metric leaves records of both
         (name, mode), count = objectives.index[0], int(objectives.iloc[0])
@@ -97,10 +119,12 @@ def _row(record: TrialRecord, folder: str) -> dict[str, Any]:
     row: dict[str, Any] = {
         "trial_id": folder, "status": record.status.value,
         "objective": _number(objective.value), "objective_name": str(objective.name),
-        "objective_mode": objective.mode,
+        "objective_mode": objective.mode, "repeat": record.repeat,
+        "seed": record.seed,
     }
     row.update({f"hp.{k}": v for k, v in record.hparams.items()})
     row.update({k: _number(v) for k, v in record.metrics.items()})
+    row.update({k: _number(v, int) for k, v in (record.cost or {}).items()})
     row.update(best_epoch=_number(record.best_epoch, int),
                epochs=_number(record.epochs_completed, int),
                duration_s=_number(record.duration_s), finished_at=record.finished_at,
@@ -128,8 +152,9 @@ def _not_finite(record: TrialRecord) -> str | None:
     return f"{', '.join(odd)}: the model's outputs are not finite numbers (it diverged)"
 
 
-_COUNTS = ("best_epoch", "epochs")
-_NOT_FLOAT = ("trial_id", "label", "status", "finished_at", "objective_name", "objective_mode",
+_COUNTS = ("best_epoch", "epochs", "repeat", "seed", "params")
+_NOT_FLOAT = ("trial_id", "label", "config_id", "config_label", "status", "finished_at",
+              "objective_name", "objective_mode",
               "device", "gpu_model", "node", "error", "continues", "pruned", *_COUNTS)
 
 
@@ -194,11 +219,16 @@ def _continued(df: pd.DataFrame) -> dict[str, str]:
 
 
 def leaderboard(sweep_dir: Path) -> tuple[pd.DataFrame, list[str]]:
-    """Rank the sweep by its objective; write ``leaderboard.csv`` and ``leaderboard.md``."""
+    """Rank the sweep by its objective; write ``leaderboard.csv`` and ``leaderboard.md`` (by
+    configuration, with ``leaderboard_trials.csv`` beside them, when configurations were
+    repeated); returns the trials ranked."""
     df, problems = load(sweep_dir)
     ranked = rank(df)
-    write_atomic(sweep_dir / LEADERBOARD_CSV, ranked.to_csv(index=False))
-    write_atomic(sweep_dir / LEADERBOARD_MD, markdown(ranked) + "\n")
+    table = by_configuration(ranked, objective(df)[1]) if "config_id" in ranked else ranked
+    if table is not ranked:  # sweep.repeats: configurations here, every repeat beside them
+        write_atomic(sweep_dir / LEADERBOARD_TRIALS_CSV, ranked.to_csv(index=False))
+    write_atomic(sweep_dir / LEADERBOARD_CSV, table.to_csv(index=False))
+    write_atomic(sweep_dir / LEADERBOARD_MD, markdown(table) + "\n")
     return ranked, problems
 
 

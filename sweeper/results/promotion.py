@@ -21,10 +21,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from sweeper.atomic import file_digest
 from sweeper.errors import ExportError, NoResults, SweeperError
 from sweeper.record import Mode, TrialRecord, now_iso
-from sweeper.results import formats, leaderboard
+from sweeper.results import configurations, formats, leaderboard
 
 BEST = "best"
 OLD = f".{BEST}.old"  # the replaced best/ during a swap; restored if the swap was cut short
@@ -76,6 +78,7 @@ def promote(sweep_dir: Path) -> Promotion:
     ranked = leaderboard.rank(df)
     if ranked["rank"].isna().all():  # before the lock: bad input writes nothing
         raise NoResults(f"{sweep_dir}: no completed trial to promote")
+    ranked, chosen = _configuration(sweep_dir, ranked, leaderboard.objective(df)[1])
     with _locked(sweep_dir):
         for stale in sweep_dir.glob(f"{STAGING}*"):  # left by a killed promotion
             shutil.rmtree(stale, ignore_errors=True)
@@ -90,12 +93,12 @@ def promote(sweep_dir: Path) -> Promotion:
             checkpoint = trial_dir / record.checkpoint
             digest = file_digest(checkpoint)
             if intact is not None and not _beats(record, digest, intact,
-                                                 leaderboard.objective(df)):
+                                                 leaderboard.objective(df), chosen):
                 if failure is not None:  # a better trial exists, and cannot be served
                     raise failure
                 return Promotion(intact, False, skipped)
             try:
-                info = _build(sweep_dir, record, checkpoint, digest, before)
+                info = _build(sweep_dir, record, checkpoint, digest, before, chosen)
             except ExportError as e:
                 failure = failure or e
                 skipped.append(f"trial {record.trial_id}: its checkpoint cannot be served "
@@ -108,7 +111,7 @@ def promote(sweep_dir: Path) -> Promotion:
 
 
 def _build(sweep_dir: Path, record: TrialRecord, checkpoint: Path, digest: str,
-           before: dict[str, Any] | None) -> dict[str, Any]:
+           before: dict[str, Any] | None, chosen: dict[str, Any] | None) -> dict[str, Any]:
     """Build ``best/`` from ``record``'s checkpoint beside the sweep, and swap it into place."""
     version = _next_version(sweep_dir, before)
     model = formats.load(checkpoint)  # an unloadable checkpoint is named as the trial's own
@@ -129,6 +132,8 @@ def _build(sweep_dir: Path, record: TrialRecord, checkpoint: Path, digest: str,
             "versions": record.versions, "promoted_at": now_iso(),
             "history": _history(before),
         }
+        if chosen is not None:  # sweep.repeats: what to expect of the configuration
+            info["configuration"] = chosen
         # A plain write: the whole of best/ is renamed into place below.
         (staging / "best.json").write_text(json.dumps(info, indent=2) + "\n")
         _swap(sweep_dir, staging)
@@ -171,17 +176,62 @@ def _candidates(sweep_dir: Path, ranked: Any,
 
 
 def _beats(record: TrialRecord, digest: str, before: dict[str, Any],
-           objective: tuple[str, str]) -> bool:
+           objective: tuple[str, str], chosen: dict[str, Any] | None = None) -> bool:
     """Whether ``record`` is strictly better than the promoted trial on the sweep's objective,
-    as the leaderboard ranks it (a tie keeps the promoted one)."""
+    as the leaderboard ranks it (a tie keeps the promoted one). With repeated configurations
+    the choice is the configuration's (its mean, then the tie-break): it replaces any other."""
     if digest == before.get("checkpoint_sha256"):
         return False
+    if chosen is not None:
+        return True
     name, mode = objective
     # Metrics, not the records' objectives: a sweep re-run with another objective holds both.
     new, old = record.metrics.get(name), (before.get("metrics") or {}).get(name)
     if old is None:
         return True
     return new is not None and bool(Mode(mode).better(new, old))
+
+
+def _configuration(sweep_dir: Path, ranked: Any,
+                   mode: str) -> tuple[Any, dict[str, Any] | None]:
+    """The ranked trials in the order promotion tries them and, when the sweep repeated its
+    configurations (``sweep.repeats``), the configuration chosen: the best mean, or among those
+    tied with it the one ``sweep.tie_break`` prefers; its repeats come first, best first."""
+    if "config_id" not in ranked:
+        return ranked, None
+    table = configurations.by_configuration(ranked, mode)
+    rule = _tie_break_rule(sweep_dir)
+    row, why = configurations.tie_break(table, rule, ranked)
+    order = [row["config_id"], *(c for c in table.loc[table["rank"].notna(), "config_id"]
+                                 if c != row["config_id"])]
+    done = ranked[ranked["rank"].notna()]
+    done = done.assign(_order=done["config_id"].map({c: i for i, c in enumerate(order)}))
+    done = done.sort_values(["_order", "rank"], kind="stable").drop(columns="_order")
+    repeats = done[done["config_id"] == row["config_id"]]
+    tied = table[table["tied"].fillna(False).astype(bool)]["config_id"].tolist()
+    return done, {
+        "config_id": row["config_id"], "label": row["label"], "n": int(row["n"]),
+        "mean": float(row["objective"]), "std": _float(row.get("objective_std")),
+        "ci95": _float(row.get("objective_ci")), "shown": configurations.shown(row),
+        "rank": int(row["rank"]), "tie_break": rule, "why": why, "tied_with_1": tied,
+        "repeats": {str(t): float(v) for t, v in zip(repeats["trial_id"],
+                                                     repeats["objective"], strict=True)},
+    }
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def _tie_break_rule(sweep_dir: Path) -> str:
+    """``sweep.tie_break`` of the sweep's last run (its multirun.yaml), params if none says."""
+    from omegaconf import OmegaConf
+
+    try:
+        return str(OmegaConf.select(OmegaConf.load(sweep_dir / "multirun.yaml"),
+                                    "sweep.tie_break", default="params"))
+    except OSError:
+        return "params"
 
 
 def _next_version(sweep_dir: Path, before: dict[str, Any] | None) -> int:

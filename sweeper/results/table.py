@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from sweeper.record import Status
+from sweeper.results.configurations import shown as shown_mean
 from sweeper.results.leaderboard import RANKED
 
 
@@ -25,6 +26,19 @@ def summary_columns(ranked: pd.DataFrame) -> list[str]:
     return [c for c in ("rank", *trial, "status", *metrics, "epochs", "duration_s", "pruned",
                         "error")
             if c in ranked and (c not in ("pruned", "error") or ranked[c].notna().any())]
+
+
+def for_configurations(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The leaderboard by configuration as a person reads it: ``0.842 ± 0.011 (n=3)`` and the
+    tie marks, with the columns to show."""
+    shown = table.assign(
+        expected=[shown_mean(row) if row["n"] else "" for _, row in table.iterrows()],
+        tie=["tied with #1" + (f" (p={p:.2g})" if not pd.isna(p) else "") if t is True else ""
+             for t, p in zip(table.get("tied", [None] * len(table)),
+                             table.get("p_value", [None] * len(table)), strict=True)])
+    columns = [c for c in ("rank", "label", "expected", "tie", "test_accuracy", "duration_s")
+               if c in shown]
+    return shown, columns
 
 
 def print_table(ranked: pd.DataFrame, top: int | None = None, title: str = "",
@@ -51,8 +65,8 @@ def print_table(ranked: pd.DataFrame, top: int | None = None, title: str = "",
     console.print(table)
 
 
-HEADERS = {"label": "trial", "duration_s": "time (s)", "test_accuracy": "test acc",
-           "test_f1_macro": "test F1"}
+HEADERS = {"expected": "mean ± 95% CI", "tie": "", "label": "trial", "duration_s": "time (s)",
+           "test_accuracy": "test acc", "test_f1_macro": "test F1"}
 _TEXT = ("label", "trial_id", "pruned", "error", "sweep")
 
 

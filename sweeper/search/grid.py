@@ -123,6 +123,9 @@ def sweep(sweeper: Any, arguments: list[str]) -> list[Sequence[JobReturn]]:
     config = sweeper.config
     parsed = sweep_arguments(config.hydra.sweeper, arguments)
     (jobs,) = sweeper.split_arguments(parsed, None)
+    repeats = int(OmegaConf.select(config, "sweep.repeats", default=1))
+    if repeats > 1:  # every configuration once, then each again with the next seed
+        jobs = [[*job, f"sweep.repeat={k}"] for k in range(repeats) for job in jobs]
     sweep_dir = Path(str(config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(config, sweep_dir / "multirun.yaml")

@@ -134,11 +134,11 @@ class Trial:
             hparams=self.hparams, objective=Objective(str(s.metric), str(s.mode)),
             metrics=dict(history[-1]) if history else {}, epochs_completed=len(history),
             tensorboard_run=str(self.tb_run), device=host.device(), gpus=gpu.describe(),
-            started_at=now_iso(),
-            history=history, resumed_from_epoch=len(history) or None,
+            started_at=now_iso(), history=history, resumed_from_epoch=len(history) or None,
             attempts=(earlier.attempts if earlier else 0) + 1,
             epochs_trained=earlier.epochs_trained if earlier else 0,
-            versions=host.versions(), **where())
+            versions=host.versions(), repeat=int(s.repeat),
+            seed=int(self.cfg.train.seed) + int(s.repeat), **where())
         if self.cfg.tuner.trial is not None:
             record.tuner = {k: self.cfg.tuner[k] for k in ("trial", "bracket", "round")}
         if self.cfg.train.warm_start is not None:
@@ -163,7 +163,7 @@ class Trial:
         # A warm worker's earlier trials leave Keras state behind; Python's GC frees the rest
         # (a forced collection costs a quarter second per trial).
         keras.backend.clear_session(free_memory=False)
-        keras.utils.set_random_seed(t.seed)
+        keras.utils.set_random_seed(seed := int(t.seed) + int(cfg.sweep.repeat))
         gpus = len(tf.config.list_physical_devices("GPU"))
         record.device = host.device(gpus)
         record.gpus = record.gpus if gpus else []  # a CPU build of TensorFlow uses none
@@ -187,7 +187,7 @@ class Trial:
         with strategy.scope():
             model = models.build(cfg.model, splits.input_shape, splits.num_classes, splits.scale,
                                  cfg.augment)
-
+        record.cost["params"] = int(model.count_params())
         checkpoint = self.dir / CHECKPOINT
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         if fresh and t.warm_start is not None:
@@ -221,7 +221,7 @@ class Trial:
             if pruner is not None:  # after watch: the other trials see this epoch first
                 callbacks.append(pruner)
             # A resumed trial's initial epoch comes from its backup (BackupAndRestore sets it).
-            model.fit(**splits.fit_data(t.batch_size, t.seed), epochs=phase.end,
+            model.fit(**splits.fit_data(t.batch_size, seed), epochs=phase.end,
                       initial_epoch=start, callbacks=callbacks, verbose=0)
             if watch.nan_epoch is not None:
                 raise TrialFailed(f"nan loss at epoch {watch.nan_epoch}")

@@ -1,0 +1,127 @@
+"""Repeated configurations (``sweep.repeats``): the interval, the paired test, the leaderboard
+by configuration and the promotion that follows it, on records and on a real sweep."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import records, run_cli
+from helpers.records import trial_record, write_trial
+from scipy import stats
+
+from sweeper.results import configurations, leaderboard
+
+
+def test_the_interval_is_students_t_interval_of_the_mean() -> None:
+    values = [0.80, 0.84, 0.83]
+    mean, std, half = configurations.interval(values)
+    low, high = stats.t.interval(0.95, len(values) - 1, loc=mean, scale=stats.sem(values))
+    assert mean == pytest.approx(0.8233333) and std == pytest.approx(stats.tstd(values))
+    assert (mean - half, mean + half) == pytest.approx((low, high))
+    assert configurations.interval([0.9]) == (0.9, None, None)  # one repeat: no interval
+
+
+def test_the_paired_test_is_wilcoxon_from_six_seeds_and_a_paired_t_below() -> None:
+    a = {s: 0.80 + 0.01 * s for s in range(6)}
+    b = {s: 0.78 + 0.012 * s + (0.003 if s % 2 else -0.002) for s in range(6)}
+    diffs = [a[s] - b[s] for s in range(6)]
+    assert configurations.paired_p(a, b) == pytest.approx(stats.wilcoxon(diffs).pvalue)
+    three = {s: a[s] for s in range(3)}
+    other = {s: b[s] for s in range(3)}
+    assert configurations.paired_p(three, other) == pytest.approx(
+        stats.ttest_rel(list(three.values()), list(other.values())).pvalue)
+    assert configurations.paired_p({0: 0.8}, {0: 0.7}) is None  # one shared seed: no test
+    assert configurations.paired_p({0: 0.8, 1: 0.7}, {1: 0.6, 2: 0.5}) is None
+    assert configurations.paired_p(three, three) == 1.0
+
+
+def _repeats(sweep: Path, config: str, values: list[float], units: int, params: int,
+             duration: float = 10.0) -> None:
+    for k, value in enumerate(values):
+        record = trial_record(f"{config}-r{k}", value=value, duration=duration, **{
+            "model.units": units})
+        record.update(overrides=[f"model.units={units}", *([f"sweep.repeat={k}"] if k else [])],
+                      repeat=k, seed=k, cost={"params": params})
+        write_trial(sweep, record)
+
+
+def test_configurations_rank_by_their_mean_with_ties_and_a_parsimonious_promotion(
+        tmp_path: Path) -> None:
+    # units=64 has the best mean; units=32 is within noise of it on the shared seeds; units=8
+    # is clearly worse on every seed.
+    _repeats(tmp_path, "a64", [0.90, 0.84, 0.88], 64, 50_000)
+    _repeats(tmp_path, "b32", [0.86, 0.87, 0.85], 32, 20_000)
+    _repeats(tmp_path, "c08", [0.60, 0.58, 0.61], 8, 5_000)
+    ranked, _ = leaderboard.leaderboard(tmp_path)
+    table = pd.read_csv(tmp_path / leaderboard.LEADERBOARD_CSV)
+    assert list(table["config_id"]) == ["a64-r0", "b32-r0", "c08-r0"]
+    assert list(table["n"]) == [3, 3, 3]
+    assert table.loc[0, "objective"] == pytest.approx((0.90 + 0.84 + 0.88) / 3)
+    assert list(table["tied"]) == [False, True, False]
+    assert table.loc[1, "p_value"] > 0.05 > table.loc[2, "p_value"]
+    trials = pd.read_csv(tmp_path / leaderboard.LEADERBOARD_TRIALS_CSV)
+    assert len(trials) == 9 and set(trials["seed"]) == {0, 1, 2}
+    configs = configurations.by_configuration(ranked, "max")
+    chosen, why = configurations.tie_break(configs, "params", ranked)
+    assert chosen["config_id"] == "b32-r0" and "smallest model" in why
+    assert configurations.tie_break(configs, "none", ranked)[0]["config_id"] == "a64-r0"
+    assert configurations.shown(configs.iloc[0]).endswith("(n=3)")
+
+
+@pytest.fixture(scope="module")
+def repeated_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real sweep: 2 configurations x 2 seeds, then extended to 3 seeds."""
+    cwd = tmp_path_factory.mktemp("repeats")
+    args = ("-m", "model=mlp", "model.units=8,32", "train.epochs=3", "sweep.name=rep",
+            "hydra.launcher.live=false")
+    done = run_cli(*args, "sweep.repeats=2", cwd=cwd)
+    assert done.returncode == 0, done.stderr[-3000:]
+    first = {r["trial_id"]: r["finished_at"] for r in records(cwd / "experiments" / "rep")}
+    assert len(first) == 4
+    (cwd / "first.json").write_text(json.dumps(first))
+    done = run_cli(*args, "sweep.repeats=3", cwd=cwd)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (cwd / "stdout.txt").write_text(done.stdout + done.stderr)
+    return cwd
+
+
+def test_a_repeated_sweep_trains_each_configuration_once_per_seed(repeated_sweep: Path) -> None:
+    sweep = repeated_sweep / "experiments" / "rep"
+    trials = records(sweep)
+    assert len(trials) == 6
+    assert sorted((r["hparams"]["model.units"], r["seed"]) for r in trials) == \
+        [(8, 0), (8, 1), (8, 2), (32, 0), (32, 1), (32, 2)]
+    assert all("sweep.repeat" not in r["hparams"] for r in trials)  # not a hyperparameter
+    # Going from 2 seeds to 3 trains only the third: the first 4 were not run again.
+    first = json.loads((repeated_sweep / "first.json").read_text())
+    again = {r["trial_id"]: r["finished_at"] for r in trials if r["trial_id"] in first}
+    assert again == first
+    # The seeds differ in what they learn (else the repeats would measure nothing).
+    by_units = {u: [r["metrics"]["val_accuracy"] for r in trials if r["hparams"]["model.units"]
+                    == u] for u in (8, 32)}
+    assert len(set(by_units[32])) > 1
+
+
+def test_the_leaderboard_and_promotion_speak_of_configurations(repeated_sweep: Path) -> None:
+    sweep = repeated_sweep / "experiments" / "rep"
+    table = pd.read_csv(sweep / leaderboard.LEADERBOARD_CSV)
+    assert list(table["n"]) == [3, 3] and table["objective_ci"].notna().all()
+    top = table.iloc[0]
+    # It learned: the best configuration's mean is far above chance (0.1 on ten digits).
+    assert top["objective"] > 0.4
+    best = json.loads((sweep / "best" / "best.json").read_text())
+    chosen = best["configuration"]
+    assert chosen["n"] == 3 and len(chosen["repeats"]) == 3
+    row = table[table["config_id"] == chosen["config_id"]].iloc[0]
+    assert chosen["mean"] == pytest.approx(row["objective"])
+    assert chosen["config_id"] == top["config_id"] or bool(row["tied"])  # #1, or tied with it
+    # The promoted checkpoint is the configuration's best repeat; the number to quote its mean.
+    assert best["trial_id"] == max(chosen["repeats"], key=chosen["repeats"].get)
+    assert math.isclose(sum(chosen["repeats"].values()) / 3, chosen["mean"])
+    out = (repeated_sweep / "stdout.txt").read_text()
+    assert "2 configurations x 3 seeds" in out and "(n=3)" in out
+    assert f"promoted configuration {chosen['config_id']}" in out and chosen["why"] in out
