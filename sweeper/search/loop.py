@@ -47,6 +47,9 @@ class Search:
         self.sweep_dir = Path(str(config.hydra.sweep.dir))
         self.state_dir = self.sweep_dir / STATE_DIR
         self.metric, self.mode = str(config.sweep.metric), str(config.sweep.mode)
+        # sweep.repeats: each asked configuration runs once per seed; the oracle is told the mean
+        self.repeats = int(config.sweep.repeats)
+        self.slots = max(1, -(-self.slots // self.repeats))  # configurations per batch
         self.ids: dict[str, str] = {}  # keras-tuner trial id -> Hydra trial folder name
         self.jobs: dict[str, list[str]] = {}  # keras-tuner trial id -> its overrides
         self.failures = 0
@@ -97,19 +100,35 @@ class Search:
                 break
         return batch, not batch
 
-    def tell(self, oracle: Any, trial: Any, ret: JobReturn) -> None:
-        """Report one finished trial's objective to the oracle (a failure when it has none). A
-        pruned trial reports its best before it was stopped: a real measurement of its
-        configuration, which Bayesian search learns from like any other."""
-        folder = trial_folder(ret)
-        name = folder.name if folder is not None else "?"
-        if folder is not None:
-            self.ids[trial.trial_id] = folder.name
-        result = outcome(ret)
-        if result.value is not None:
-            oracle.update_trial(trial.trial_id, {self.metric: result.value})
+    def repeat(self, trial: Any, k: int) -> list[str]:
+        """The overrides of repeat ``k`` of an asked trial: its configuration with the repeat's
+        seed, continuing (Hyperband) the same repeat of the trial it continues."""
+        lines = list(self.jobs[trial.trial_id])
+        if self.repeats == 1:
+            return lines
+        parent = trial.hyperparameters.values.get("tuner/trial_id")
+        if k and parent is not None:
+            lines = [f"train.warm_start='{self.ids[f'{parent}/{k}']}'"
+                     if line.startswith("train.warm_start=") else line for line in lines]
+        return [*lines, f"sweep.repeat={k}"]
+
+    def tell(self, oracle: Any, trial: Any, rets: Sequence[JobReturn]) -> None:
+        """Report one finished trial's objective to the oracle (a failure when it has none): with
+        repeats, the mean over those that have one. A pruned trial reports its best before it
+        was stopped: a real measurement of its configuration, which Bayesian search learns from
+        like any other."""
+        folders = [trial_folder(ret) for ret in rets]
+        name = folders[0].name if folders[0] is not None else "?"
+        for k, folder in enumerate(folders):
+            if folder is not None:
+                self.ids[trial.trial_id if k == 0 else f"{trial.trial_id}/{k}"] = folder.name
+        results = [outcome(ret) for ret in rets]
+        values = [r.value for r in results if r.value is not None]
+        result = next((r for r in results if r.value is None), results[0])
+        if values:
+            oracle.update_trial(trial.trial_id, {self.metric: sum(values) / len(values)})
             trial.status = "COMPLETED"
-            trial.message = result.note or None  # why the pruner stopped it
+            trial.message = next((r.note for r in results if r.note), None)  # why pruned
         else:
             trial.status = "FAILED"
             trial.message = result.error
@@ -129,7 +148,7 @@ class Search:
         done = False
         (self.state_dir / OUTCOME).unlink(missing_ok=True)
         write_plan(self.sweep_dir, None if s.algorithm == "hyperband" else
-                   s.max_trials or DEFAULT_MAX_TRIALS)
+                   (s.max_trials or DEFAULT_MAX_TRIALS) * self.repeats)
         while not done:
             if self.failures > s.max_failures:
                 reason = (f"{self.failures} trials failed, more than hydra.sweeper.max_failures="
@@ -141,13 +160,13 @@ class Search:
             if not batch:
                 break
             write_atomic(self.state_dir / JOBS, json.dumps(self.jobs, indent=1) + "\n")
-            jobs = [self.jobs[t.trial_id] for t in batch]
+            jobs = [self.repeat(t, k) for t in batch for k in range(self.repeats)]
             if self.validate is not None:
                 self.validate(jobs)  # Hydra composes every job first: a bad one fails here
             rets = list(self.launcher.launch(jobs, initial_job_idx=job_idx))
             job_idx += len(jobs)
-            for trial, ret in zip(batch, rets, strict=True):
-                self.tell(oracle, trial, ret)
+            for i, trial in enumerate(batch):
+                self.tell(oracle, trial, rets[i * self.repeats:(i + 1) * self.repeats])
             write_atomic(self.state_dir / IDS, json.dumps(self.ids, indent=1) + "\n")
             returns.append(rets)
         best = oracle.get_best_trials(1)

@@ -10,9 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import records, run_cli
+from helpers.board import STATUSES, post, tensorboard
 from helpers.records import trial_record, write_trial
 from scipy import stats
 
+from sweeper.hparams import metric_tag
 from sweeper.results import configurations, leaderboard
 
 
@@ -125,3 +127,50 @@ def test_the_leaderboard_and_promotion_speak_of_configurations(repeated_sweep: P
     out = (repeated_sweep / "stdout.txt").read_text()
     assert "2 configurations x 3 seeds" in out and "(n=3)" in out
     assert f"promoted configuration {chosen['config_id']}" in out and chosen["why"] in out
+
+
+def test_the_dashboard_groups_the_repeats_and_its_average_is_the_leaderboards_mean(
+        repeated_sweep: Path) -> None:
+    """TensorBoard groups sessions with equal hyperparameters: each configuration is one group,
+    its AVG the leaderboard's mean, its MIN and MAX the repeats' range, value by value."""
+    sweep = repeated_sweep / "experiments" / "rep"
+    table = pd.read_csv(sweep / leaderboard.LEADERBOARD_CSV).set_index("label")
+    trials = pd.read_csv(sweep / leaderboard.LEADERBOARD_TRIALS_CSV)
+    tag = metric_tag("val_accuracy")
+    seen: dict[str, dict[str, float]] = {}
+    with tensorboard(repeated_sweep / "logs" / "rep") as url:
+        for aggregation in ("AGGREGATION_AVG", "AGGREGATION_MIN", "AGGREGATION_MAX"):
+            groups = post(f"{url}/data/plugin/hparams/session_groups", {
+                "experimentName": "", "allowedStatuses": STATUSES, "colParams": [],
+                "aggregationType": aggregation, "aggregationMetric": {"tag": tag},
+                "startIndex": 0, "sliceSize": 100})["sessionGroups"]
+            assert len(groups) == len(table) == 2
+            for group in groups:
+                assert len(group["sessions"]) == 3  # the three seeds of one configuration
+                ids = {Path(s["name"]).name for s in group["sessions"]}
+                (config,) = set(trials.loc[trials["trial_id"].isin(ids), "config_label"])
+                value = next(m["value"] for m in group["metricValues"] if m["name"]["tag"] == tag)
+                seen.setdefault(config, {})[aggregation] = value
+    for config, shown in seen.items():
+        repeats = trials.loc[trials["config_label"] == config, "val_accuracy"]
+        assert shown["AGGREGATION_AVG"] == pytest.approx(table.loc[config, "val_accuracy"])
+        assert shown["AGGREGATION_MIN"] == pytest.approx(repeats.min())
+        assert shown["AGGREGATION_MAX"] == pytest.approx(repeats.max())
+
+
+def test_a_tuner_search_with_repeats_tells_the_oracle_each_configurations_mean(
+        tmp_path: Path) -> None:
+    done = run_cli("-m", "hydra/sweeper=tuner", "hydra.sweeper.algorithm=bayesian",
+                   "hydra.sweeper.max_trials=2", "model.units=choice(8,32)",
+                   "model.dropout=interval(0.0,0.3)", "sweep.repeats=2", "train.epochs=2",
+                   "sweep.name=t", "hydra.launcher.live=false", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    sweep = tmp_path / "experiments" / "t"
+    trials = records(sweep)
+    assert len(trials) == 4 and sorted(r["seed"] for r in trials) == [0, 0, 1, 1]
+    for number in ("0", "1"):
+        repeats = [r["metrics"]["val_accuracy"] for r in trials
+                   if r["tuner"]["trial"] == number]
+        told = json.loads((sweep / "tuner" / f"trial_{number}" / "trial.json").read_text())
+        assert len(repeats) == 2 and told["score"] == pytest.approx(sum(repeats) / 2)
+    assert "2 configurations x 2 seeds" in done.stdout
