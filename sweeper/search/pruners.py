@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from sweeper.config.keys import identity, key_of
 from sweeper.record import Mode, Pruned, TrialRecord
 
 
@@ -147,26 +148,67 @@ def rule_of(pruner: Any) -> Rule | None:
     return None
 
 
-def others(trials_dir: Path, trial_id: str, metric: str) -> list[Curve]:
-    """The curves of every other trial of the sweep whose record can be read, whatever its
-    status: every epoch a trial recorded is real (a failed trial's too)."""
-    curves = []
+def others(trials_dir: Path, trial_id: str) -> list[TrialRecord]:
+    """Every other trial of the sweep whose record can be read, whatever its status: every
+    epoch a trial recorded is real (a failed trial's too)."""
+    records = []
     for folder in sorted(trials_dir.iterdir()):
         if folder.name == trial_id or not folder.is_dir():
             continue
         record = TrialRecord.read(folder)
         if record is not None:
-            curves.append(Curve.of(record, metric))
-    return curves
+            records.append(record)
+    return records
+
+
+def configuration(record: TrialRecord) -> tuple[str, ...]:
+    """What a trial's repeats (``sweep.repeats``) share: its overrides less the repeat's."""
+    return tuple(sorted(o for o in identity(record.overrides) if key_of(o) != "sweep.repeat"))
+
+
+def mean(curves: Sequence[Curve], epochs: int | None = None) -> Curve:
+    """The curve of a configuration: at each epoch, the mean of its repeats that reached it
+    with a finite value (NaN where none did); ``epochs`` long (default: the longest)."""
+    length = epochs if epochs is not None else max(c.epochs for c in curves)
+    values = []
+    for epoch in range(1, length + 1):
+        got = [c.at(epoch) for c in curves if epoch <= c.epochs and math.isfinite(c.at(epoch))]
+        values.append(statistics.fmean(got) if got else math.nan)
+    return Curve(tuple(values), min(c.first for c in curves))
 
 
 def judge(rule: Rule, record: TrialRecord, trials_dir: Path, epochs: int) -> Pruned | None:
     """Whether the trial of ``record`` (of ``epochs`` epochs, its folder in ``trials_dir``) stops
     after the epochs it has recorded, against the records of the sweep's other trials. A
-    verdict on an epoch the tripwire marked (:attr:`TrialRecord.mismatch`) says so."""
+    verdict on an epoch the tripwire marked (:attr:`TrialRecord.mismatch`) says so.
+
+    Repeats of one configuration (``sweep.repeats``) are judged as one: on the mean of those
+    that reached the epoch, against the other configurations' means; a repeat stopped stops
+    the others at the same epoch, each recording the decision."""
     metric, mode = record.objective.name, record.objective.mode
-    verdict = rule.judge(Curve.of(record, metric), others(trials_dir, record.trial_id, metric),
-                         metric, mode, epochs)
+    mine = configuration(record)
+    groups: dict[tuple[tuple[str, ...], int], list[Curve]] = {}
+    seen: dict[tuple[tuple[str, ...], int], int] = {}  # (configuration, repeat): trials so far
+    siblings = []
+    for other in others(trials_dir, record.trial_id):
+        config = configuration(other)
+        if config == mine and other.repeat != record.repeat:
+            siblings.append(other)
+            continue
+        # Two trials with one configuration and one repeat are two trials (not repeats).
+        nth = seen[config, other.repeat] = seen.get((config, other.repeat), -1) + 1
+        groups.setdefault((config, nth), []).append(Curve.of(other, metric))
+    curve = Curve.of(record, metric)
+    for sibling in siblings:
+        stopped = sibling.pruned
+        if stopped is not None and curve.epochs >= stopped.epoch:
+            return Pruned(stopped.rule, curve.epochs, f"{stopped.reason}; its configuration was "
+                          f"stopped there (repeat {sibling.repeat})", stopped.rung)
+    if siblings:
+        curve = mean([curve, *(Curve.of(s, metric) for s in siblings)], curve.epochs)
+    verdict = rule.judge(curve, [mean(c) for c in groups.values()], metric, mode, epochs)
+    if verdict is not None and siblings:
+        verdict.reason += f" (the mean of its configuration's {len(siblings) + 1} repeats)"
     mismatch = record.mismatch
     if verdict is not None and mismatch is not None and mismatch.active(verdict.epoch):
         verdict.reason += f"; judged on an epoch of a {mismatch.message}"

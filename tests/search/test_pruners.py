@@ -130,9 +130,13 @@ def test_median_ignores_values_that_are_not_numbers_and_stops_a_trial_without_on
 # -- the sweep folder ---------------------------------------------------------------------------
 
 def _record(trial_id: str, values: list[float], status: Status = Status.RUNNING,
-            warm_start: int = 0, metric: str = "val_accuracy") -> TrialRecord:
+            warm_start: int = 0, metric: str = "val_accuracy", units: int | None = None,
+            repeat: int = 0) -> TrialRecord:
     record = TrialRecord(sweep="s", trial_id=trial_id, objective=Objective(metric, "max"),
-                         status=status)
+                         status=status, repeat=repeat)
+    if units is not None:  # a configuration of a sweep with repeats
+        record.overrides = [f"model.units={units}", *([f"sweep.repeat={repeat}"] if repeat
+                                                      else [])]
     for value in values:
         record.epoch_done({metric: value, "val_loss": 1.0})
     if warm_start:
@@ -157,6 +161,47 @@ def test_a_trial_is_judged_against_every_other_record_of_its_sweep(tmp_path: Pat
     assert stopped is not None
     assert stopped.reason == "val_accuracy 0.62 < 0.65, the top 2 of 4 trials at rung 1 (epoch 1)"
     assert judge(Asha(1, 2), _record("me", [0.66]), trials, 12) is None
+
+
+def _write(trials: Path, *records: TrialRecord) -> None:
+    for record in records:
+        (trials / record.trial_id).mkdir(parents=True, exist_ok=True)
+        record.write(trials / record.trial_id)
+
+
+def test_repeats_are_judged_on_their_configurations_mean(tmp_path: Path) -> None:
+    trials = tmp_path / "trials"
+    # Three other configurations, two repeats each, at rung 1 (epoch 1): means 0.8, 0.74, 0.6.
+    for units, (a, b) in ((16, (0.82, 0.78)), (32, (0.78, 0.70)), (64, (0.55, 0.65))):
+        _write(trials, _record(f"u{units}-0", [a, a], Status.COMPLETED, units=units),
+               _record(f"u{units}-1", [b, b], Status.COMPLETED, units=units, repeat=1))
+    # Repeat 0 of units=8 was poor (0.5); repeat 1 alone (0.9) would be the best of all, but
+    # the configuration's mean (0.7) ranks third of four, and reduction factor 2 keeps two.
+    _write(trials, _record("u8-0", [0.5], Status.RUNNING, units=8))
+    stopped = judge(Asha(1, 2), _record("u8-1", [0.9], units=8, repeat=1), trials, 4)
+    assert stopped is not None and stopped.rung == 1
+    assert stopped.reason == ("val_accuracy 0.7 < 0.74, the top 2 of 4 trials at rung 1 (epoch 1)"
+                              " (the mean of its configuration's 2 repeats)")
+    assert judge(Asha(1, 2), _record("u99", [0.9], units=99), trials, 4) is None  # alone: 0.9
+
+
+def test_a_configurations_repeats_are_stopped_together_at_the_same_rung(tmp_path: Path) -> None:
+    trials = tmp_path / "trials"
+    for units, value in ((16, 0.8), (32, 0.75), (64, 0.7)):
+        _write(trials, _record(f"u{units}-0", [value] * 4, Status.COMPLETED, units=units))
+    first = _record("u8-0", [0.5, 0.5], units=8)
+    verdict = judge(Asha(2, 2), first, trials, 8)  # rungs at epochs 2 and 4
+    assert verdict is not None and (verdict.epoch, verdict.rung) == (2, 2 // 2)
+    first.prune(verdict)
+    _write(trials, first)
+    # Its second repeat, far better on its own, goes on before that epoch and stops at it.
+    second = _record("u8-1", [0.95], units=8, repeat=1)
+    assert judge(Asha(2, 2), second, trials, 8) is None
+    second.epoch_done({"val_accuracy": 0.95, "val_loss": 1.0})
+    together = judge(Asha(2, 2), second, trials, 8)
+    assert together is not None and (together.epoch, together.rung) == (verdict.epoch,
+                                                                         verdict.rung)
+    assert together.reason.startswith(verdict.reason) and "repeat 0" in together.reason
 
 
 # -- the record ---------------------------------------------------------------------------------
