@@ -95,8 +95,10 @@ def _summary(tag: str, data: plugin_data_pb2.HParamsPluginData) -> summary_pb2.S
     return summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, metadata=md)])
 
 
-def experiment_summary(domains: Mapping[str, Domain]) -> summary_pb2.Summary:
-    """The HParams experiment config: each hyperparameter with its domain, and :data:`METRICS`.
+def experiment_summary(domains: Mapping[str, Domain],
+                       extra: Sequence[str] = ()) -> summary_pb2.Summary:
+    """The HParams experiment config: each hyperparameter with its domain, :data:`METRICS`, and
+    the ``extra`` metrics the trials add (``train.metrics``), at the best epoch.
 
     An :class:`Interval` is an interval domain; a hyperparameter whose values are all numbers
     gets a discrete numeric domain; strings and booleans likewise in their own type.
@@ -123,7 +125,8 @@ def experiment_summary(domains: Mapping[str, Domain]) -> summary_pb2.Summary:
             info.domain_discrete.extend(str(v) for v in distinct)
         infos.append(info)
     metrics = [api_pb2.MetricInfo(name=api_pb2.MetricName(group="", tag=metric_tag(column)),
-                                  display_name=shown) for column, shown in METRICS]
+                                  display_name=shown) for column, shown in [
+        *METRICS, *((f"val_{m}", f"val {m} (best epoch)") for m in extra)]]
     experiment = api_pb2.Experiment(hparam_infos=infos, metric_infos=metrics,
                                     time_created_secs=time.time())
     data = plugin_data_pb2.HParamsPluginData(experiment=experiment)
@@ -200,10 +203,11 @@ def differs(domain: Domain) -> bool:
     return isinstance(domain, Interval) or len(set(map(str, domain))) > 1
 
 
-def write_experiment(logdir: Path, sweep_dir: Path, domains: Mapping[str, Domain]) -> None:
+def write_experiment(logdir: Path, sweep_dir: Path, domains: Mapping[str, Domain],
+                     extra: Sequence[str] = ()) -> None:
     """Write the sweep's HParams experiment config at the root of its TensorBoard logdir, and
     the domains into the sweep folder, where each trial finds which hyperparameters differ."""
-    write_summaries(logdir, experiment_summary(domains), suffix=".hparams")
+    write_summaries(logdir, experiment_summary(domains, extra), suffix=".hparams")
     write_json(sweep_dir / SWEEP_HPARAMS, {
         name: {"interval": [d.low, d.high]} if isinstance(d, Interval) else {"values": list(d)}
         for name, d in sorted(domains.items())})

@@ -151,6 +151,7 @@ class TrialRecord:
     repeat: int = 0  # which training of its configuration (sweep.repeats) this trial is
     seed: int | None = None  # the seed it trained with: train.seed + repeat
     cost: dict[str, Any] = field(default_factory=dict)  # params: the model's parameter count
+    per_class: dict[str, Any] = field(default_factory=dict)  # test precision, recall by class
     schema: int = SCHEMA
 
     # -- reading and writing ------------------------------------------------------------------

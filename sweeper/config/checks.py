@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from sweeper.config.schema import (
     AUGMENTS,
     CACHES,
+    CLASS_WEIGHTS,
     COLOR_MODES,
     DATASETS,
     EPOCH_METRICS,
@@ -23,6 +24,7 @@ from sweeper.config.schema import (
     PRUNERS,
     RESIZES,
     TIE_BREAKS,
+    TRAIN_METRICS,
 )
 from sweeper.config.targets import check as check_targets
 from sweeper.errors import ConfigError
@@ -54,7 +56,15 @@ def validate(cfg: DictConfig) -> None:
     _check(s.repeats >= 1, "sweep.repeats", s.repeats, "an integer >= 1")
     _check(s.repeat >= 0, "sweep.repeat", s.repeat, "an integer >= 0")
     _one_of("sweep.tie_break", s.tie_break, TIE_BREAKS)
-    _one_of("sweep.metric", s.metric, EPOCH_METRICS)
+    for name in t.metrics:
+        _one_of("train.metrics", name, TRAIN_METRICS)
+    _one_of("train.class_weight", t.class_weight, CLASS_WEIGHTS)
+    if str(s.metric).startswith("test_"):
+        raise ConfigError(f"sweep.metric={s.metric}: a test-split score cannot be the objective "
+                          "(choosing on the test split leaks it into the choice); use its "
+                          "validation twin, val_" + str(s.metric).removeprefix("test_"))
+    _one_of("sweep.metric", s.metric,
+            (*EPOCH_METRICS, *(f"val_{m}" for m in t.metrics)))
     _check_pruner(cfg.pruner)
     name = str(s.name)
     _check(bool(_SWEEP_NAME.match(name)) and ".." not in name, "sweep.name", name,

@@ -48,6 +48,7 @@ KEYS: dict[str, Role] = {
     "tuner.trial": _N,                  # the search's trial number leads the trial id
     "tuner.bracket": _B | _N,           # Hyperband's bookkeeping of the trial
     "tuner.round": _B | _N,
+    "train.metrics": _N,                # what is measured besides accuracy: no knob
     "train.warm_start": _N,             # the trial continued: part of the trial, no knob
     "train.initial_epoch": _N,
     "dataset.cache_dir": _B | _N,       # where downloads are kept, not what they hold

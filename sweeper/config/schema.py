@@ -31,6 +31,9 @@ MODES = ("max", "min")
 TIE_BREAKS = ("none", "params", "duration")  # sweep.tie_break
 # Metrics a trial produces per epoch (Keras history keys) that can serve as the objective.
 EPOCH_METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
+# train.metrics: validation metrics a trial can add (sweeper.trial.metrics), each val_<name> too
+TRAIN_METRICS = ("auc", "precision", "recall", "f1_macro", "top_k_accuracy")
+CLASS_WEIGHTS = ("none", "balanced")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
@@ -124,6 +127,12 @@ class TrainConfig:
     # how often an interrupted trial's backup and best checkpoint are written: 0 after every
     # epoch, a number of seconds at most that often, null when writing costs <= 5% of training
     backup_every_s: float | None = None
+    # validation metrics besides accuracy, logged every epoch as val_<name> (TRAIN_METRICS); any
+    # of them can be sweep.metric
+    metrics: list[str] = field(default_factory=list)
+    # weights of the classes in the loss: none, or balanced (n / (classes x count) in the
+    # training split, as scikit-learn's compute_class_weight) for imbalanced data
+    class_weight: str = "none"
 
 
 @dataclass

@@ -49,7 +49,8 @@ class SweepCallback(Callback):
         (sweep_dir / OUTCOME).unlink(missing_ok=True)
         logdir = Path(config.paths.logs) / config.sweep.name
         self.started = []
-        hparams.write_experiment(logdir, sweep_dir, sweep_domains(config, self.started))
+        hparams.write_experiment(logdir, sweep_dir, sweep_domains(config, self.started),
+                                 [str(m) for m in config.train.metrics])
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))

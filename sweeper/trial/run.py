@@ -34,7 +34,7 @@ from sweeper.record import (
     now_iso,
     where,
 )
-from sweeper.trial import data, evaluate, gpu, host, models, training, tripwire
+from sweeper.trial import data, evaluate, gpu, host, metrics, models, training, tripwire
 from sweeper.trial.callbacks import best_model, best_of, progress, pruning
 
 log = logging.getLogger(__name__)
@@ -217,18 +217,18 @@ class Trial:
             # beats a later phase's fit(initial_epoch=); nothing public clears it (keras<4).
             model._initial_epoch = None
             start = t.initial_epoch if phase.number == 1 else len(history)
-            callbacks = training.callbacks(cfg, phase, watch, checkpoint, history, self.tb_run)
+            callbacks = [*metrics.validation(t.metrics, splits),  # first: the others log them
+                         *training.callbacks(cfg, phase, watch, checkpoint, history, self.tb_run)]
             if pruner is not None:  # after watch: the other trials see this epoch first
                 callbacks.append(pruner)
             # A resumed trial's initial epoch comes from its backup (BackupAndRestore sets it).
-            model.fit(**splits.fit_data(t.batch_size, seed), epochs=phase.end,
+            model.fit(**splits.fit_data(t.batch_size, seed, str(t.class_weight)), epochs=phase.end,
                       initial_epoch=start, callbacks=callbacks, verbose=0)
             if watch.nan_epoch is not None:
                 raise TrialFailed(f"nan loss at epoch {watch.nan_epoch}")
             if record.pruned is not None:  # stopped: no later phase
                 break
-        record.timings["fit_s"] = round(time.time() - tic, 3)
-        best = best_of(history, metric, mode)
+        record.timings["fit_s"], best = round(time.time() - tic, 3), best_of(history, metric, mode)
         if best is None or not checkpoint.exists():
             raise TrialFailed(f"no checkpoint: {metric} was never finite")
 
@@ -268,13 +268,13 @@ class Trial:
 
     def _log_scores(self, record: TrialRecord, matrix: np.ndarray,
                     names: tuple[str, ...]) -> None:
-        """The trial's figures into its TensorBoard run, as the leaderboard holds them: the best
-        epoch's metrics and its checkpoint's test scores (each metric is written once, so the
-        HParams dashboard, which shows a metric's last value, shows these), at the best epoch's
-        step of the curves; and the confusion matrix."""
+        """The trial's figures into its TensorBoard run as the leaderboard holds them (each once:
+        the dashboard shows a metric's last value) at the best epoch's step; the confusion matrix
+        and each class's precision and recall."""
         import tensorflow as tf
 
         write_atomic(self.dir / CONFUSION, evaluate.confusion_csv(matrix, names))
+        record.per_class = metrics.per_class(matrix, names)
         assert record.best_epoch is not None
         step = record.best_epoch - 1  # Keras's TensorBoard callback counts epochs from 0
         with self._writer.as_default():

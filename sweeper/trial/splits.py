@@ -60,10 +60,14 @@ class ArraySplits:
     def val_labels(self) -> np.ndarray:
         return self.y_val
 
-    def fit_data(self, batch_size: int, seed: int) -> dict[str, Any]:
-        """``model.fit``'s data arguments (Keras shuffles arrays itself, seeded by the trial)."""
+    def fit_data(self, batch_size: int, seed: int, weights: str = "none") -> dict[str, Any]:
+        """``model.fit``'s data arguments (Keras shuffles arrays itself, seeded by the trial),
+        with the class weights of ``train.class_weight``."""
+        from sweeper.trial.metrics import class_weight
+
         return {"x": self.x_train, "y": self.y_train, "batch_size": batch_size,
-                "validation_data": (self.x_val, self.y_val)}
+                "validation_data": (self.x_val, self.y_val),
+                "class_weight": class_weight(weights, self.y_train, self.num_classes)}
 
     def test_batches(self, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for i in range(0, len(self.x_test), size):
@@ -130,14 +134,17 @@ class FolderSplits:
             self._decoded[name] = pipeline.decoded(getattr(self, name), self.decoding, name)
         return self._decoded[name]
 
-    def fit_data(self, batch_size: int, seed: int) -> dict[str, Any]:
-        """``model.fit``'s data arguments: shuffled training batches, validation batches."""
+    def fit_data(self, batch_size: int, seed: int, weights: str = "none") -> dict[str, Any]:
+        """``model.fit``'s data arguments: shuffled training batches, validation batches, the
+        class weights of ``train.class_weight``."""
         from sweeper.trial import pipeline
+        from sweeper.trial.metrics import class_weight
 
         return {"x": pipeline.batches(self.decoded("train"), batch_size, self.decoding, seed),
                 "validation_data": pipeline.batches(self.decoded("val"), batch_size,
                                                     self.decoding),
-                "shuffle": False}  # the pipeline shuffles, seeded by the trial
+                "shuffle": False,  # the pipeline shuffles, seeded by the trial
+                "class_weight": class_weight(weights, self.train.labels, self.num_classes)}
 
     def test_batches(self, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         from sweeper.trial import pipeline
