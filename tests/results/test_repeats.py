@@ -16,6 +16,7 @@ from scipy import stats
 
 from sweeper.hparams import metric_tag
 from sweeper.results import configurations, leaderboard
+from sweeper.results.plots import PLOTS
 
 
 def test_the_interval_is_students_t_interval_of_the_mean() -> None:
@@ -124,6 +125,7 @@ def test_the_leaderboard_and_promotion_speak_of_configurations(repeated_sweep: P
     # The promoted checkpoint is the configuration's best repeat; the number to quote its mean.
     assert best["trial_id"] == max(chosen["repeats"], key=chosen["repeats"].get)
     assert math.isclose(sum(chosen["repeats"].values()) / 3, chosen["mean"])
+    assert all((sweep / plot).stat().st_size > 0 for plot in PLOTS)  # by configuration
     out = (repeated_sweep / "stdout.txt").read_text()
     assert "2 configurations x 3 seeds" in out and "(n=3)" in out
     assert f"promoted configuration {chosen['config_id']}" in out and chosen["why"] in out
