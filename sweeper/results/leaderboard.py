@@ -251,7 +251,13 @@ def compare(sweep_dirs: list[Path], metric: str | None, mode: str | None) -> pd.
         row = {"sweep": str(sweep_dir), "trials": len(ranked),
                **{status.value: int(counts.get(status.value, 0)) for status in Status}}
         best = ranked[ranked["rank"] == 1]
-        if not best.empty:
+        if "config_id" in ranked and metric in (None, "objective"):  # sweep.repeats
+            configs = by_configuration(ranked, objective(ranked)[1])
+            top = configs.iloc[0]
+            row.update(best.iloc[0].drop(labels=["rank", "status"]).to_dict())
+            row.update(configuration=top["config_id"], objective=top["objective"],
+                       objective_ci=top["objective_ci"], n=top["n"], label=top["label"])
+        elif not best.empty:
             row.update(best.iloc[0].drop(labels=["rank", "status"]).to_dict())
         rows.append(row)
     return pd.DataFrame(rows)

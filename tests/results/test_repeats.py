@@ -3,6 +3,7 @@ by configuration and the promotion that follows it, on records and on a real swe
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -176,3 +177,19 @@ def test_a_tuner_search_with_repeats_tells_the_oracle_each_configurations_mean(
         told = json.loads((sweep / "tuner" / f"trial_{number}" / "trial.json").read_text())
         assert len(repeats) == 2 and told["score"] == pytest.approx(sum(repeats) / 2)
     assert "2 configurations x 2 seeds" in done.stdout
+
+
+def test_the_report_shows_configurations_and_each_class_of_the_best(
+        repeated_sweep: Path) -> None:
+    sweep = repeated_sweep / "experiments" / "rep"
+    done = run_cli(str(sweep), module="sweeper.report", cwd=repeated_sweep)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "2 of 2 configurations, 6 trials" in done.stdout and done.stdout.count("(n=3)") == 2
+    assert "┃ class ┃ precision ┃ recall ┃" in done.stdout  # the best trial, class by class
+    compared = run_cli(str(sweep), "--compare", str(sweep), "--format", "csv",
+                       module="sweeper.report", cwd=repeated_sweep)
+    assert compared.returncode == 0, compared.stderr[-2000:]
+    rows = pd.read_csv(io.StringIO(compared.stdout))
+    table = pd.read_csv(sweep / leaderboard.LEADERBOARD_CSV)
+    assert list(rows["n"]) == [3, 3]
+    assert rows["objective"].tolist() == pytest.approx([table.loc[0, "objective"]] * 2)
