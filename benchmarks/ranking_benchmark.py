@@ -65,23 +65,24 @@ def train(space: str, seeds: int, out: Path) -> Path:
     return sweep
 
 
-def replay(trials: pd.DataFrame, used: list[int]) -> tuple[str, int, float]:
-    """The configuration a sweep of the seeds ``used`` promotes, its trials and training time."""
+def replay(trials: pd.DataFrame, used: list[int], rule: str) -> tuple[str, int, float]:
+    """The configuration a sweep of the seeds ``used`` promotes under ``sweep.tie_break=rule``,
+    its trials and their training time."""
     mine = trials[trials["seed"].isin(used)]
     ranked = leaderboard.rank(mine)
     table = configurations.by_configuration(ranked, leaderboard.objective(mine)[1])
-    chosen, _ = configurations.tie_break(table, "params", ranked)
+    chosen, _ = configurations.tie_break(table, rule, ranked)
     return str(chosen["config_id"]), len(mine), float(mine["duration_s"].sum())
 
 
-def evaluate(sweep: Path, seeds: int, sweeps: int) -> pd.DataFrame:
+def evaluate(sweep: Path, seeds: int, sweeps: int, rule: str) -> pd.DataFrame:
     trials, _ = leaderboard.load(sweep)
     trials = trials[trials["status"].isin(leaderboard.RANKED)]
     rows = []
     for repeats in (1, 3):
         for i in range(sweeps):
             used = [(i + k) % seeds for k in range(repeats)]
-            promoted, count, seconds = replay(trials, used)
+            promoted, count, seconds = replay(trials, used, rule)
             held_out = trials[~trials["seed"].isin(used)]
             truth = held_out.groupby("config_id")["objective"].mean()
             best = float(truth.max())
@@ -98,25 +99,31 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--sweeps", type=int, default=10)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--tie-breaks", nargs="+", choices=["none", "params", "duration"],
+                        default=["none", "params"], help="the sweep.tie_break rules to replay")
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="ranking-"))
     out.mkdir(parents=True, exist_ok=True)
     for space in args.spaces:
         sweep = train(space, args.seeds, out)
-        runs = evaluate(sweep, args.seeds, args.sweeps)
-        print(f"\n{space}: {args.sweeps} sweeps of each kind, truth from the held-out seeds of "
-              f"{args.seeds}")
-        summary = runs.groupby("repeats").agg(
-            within=("within", "sum"), sweeps=("within", "size"), mean_regret=("regret", "mean"),
-            worst_regret=("regret", "max"), trials=("trials", "mean"),
-            train_s=("train_s", "mean"))
-        print(summary.to_string(float_format=lambda v: f"{v:.4f}"))
-        one, three = summary.loc[1], summary.loc[3]
-        print(f"repeats=3 within 0.5 points in {int(three.within)}/{int(three.sweeps)} sweeps "
-              f"(target >= 9/10), repeats=1 in {int(one.within)}/{int(one.sweeps)}; mean regret "
-              f"{three.mean_regret:.4f} vs {one.mean_regret:.4f} "
-              f"({'lower' if three.mean_regret < one.mean_regret else 'not lower'}); compute "
-              f"x{three.train_s / one.train_s:.2f}")
+        for rule in args.tie_breaks:
+            report(space, rule, evaluate(sweep, args.seeds, args.sweeps, rule), args)
+
+
+def report(space: str, rule: str, runs: pd.DataFrame, args: argparse.Namespace) -> None:
+    print(f"\n{space}, sweep.tie_break={rule}: {args.sweeps} sweeps of each kind, truth from "
+          f"the held-out seeds of {args.seeds}")
+    summary = runs.groupby("repeats").agg(
+        within=("within", "sum"), sweeps=("within", "size"), mean_regret=("regret", "mean"),
+        worst_regret=("regret", "max"), trials=("trials", "mean"),
+        train_s=("train_s", "mean"))
+    print(summary.to_string(float_format=lambda v: f"{v:.4f}"))
+    one, three = summary.loc[1], summary.loc[3]
+    print(f"repeats=3 within 0.5 points in {int(three.within)}/{int(three.sweeps)} sweeps "
+          f"(target >= 9/10), repeats=1 in {int(one.within)}/{int(one.sweeps)}; mean regret "
+          f"{three.mean_regret:.4f} vs {one.mean_regret:.4f} "
+          f"({'lower' if three.mean_regret < one.mean_regret else 'not lower'}); compute "
+          f"x{three.train_s / one.train_s:.2f}")
 
 
 if __name__ == "__main__":

@@ -154,7 +154,7 @@ class SweepConfig:
     repeat: int = 0
     # among the configurations tied with #1, promote: none (#1 itself), params (the smallest
     # model) or duration (the fastest to train)
-    tie_break: str = "params"
+    tie_break: str = "none"
 
 
 @dataclass

@@ -224,14 +224,14 @@ def _float(value: Any) -> float | None:
 
 
 def _tie_break_rule(sweep_dir: Path) -> str:
-    """``sweep.tie_break`` of the sweep's last run (its multirun.yaml), params if none says."""
+    """``sweep.tie_break`` of the sweep's last run (its multirun.yaml), none if it does not say."""
     from omegaconf import OmegaConf
 
     try:
         return str(OmegaConf.select(OmegaConf.load(sweep_dir / "multirun.yaml"),
-                                    "sweep.tie_break", default="params"))
+                                    "sweep.tie_break", default="none"))
     except OSError:
-        return "params"
+        return "none"
 
 
 def _next_version(sweep_dir: Path, before: dict[str, Any] | None) -> int:
