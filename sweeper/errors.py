@@ -60,6 +60,10 @@ class TrialFailed(Exception):
     """This trial cannot finish (NaN loss, no checkpoint); it is recorded and the sweep goes on."""
 
 
+class TrialInfeasible(Exception):
+    """This trial's model breaks a constraint known before training: it is not trained."""
+
+
 def first_line(message: str) -> str:
     """The first line of ``message``, stripped ("" when there is none)."""
     lines = message.strip().splitlines()

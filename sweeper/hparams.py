@@ -24,6 +24,7 @@ from tensorboard.summary.writer.record_writer import RecordWriter
 
 from sweeper.atomic import write_json
 from sweeper.config.keys import is_hparam, key_of
+from sweeper.config.objectives import COSTS
 
 # Hyperparameters every trial records, named as on the command line: the option chosen in each
 # group, every key of the chosen model, optimizer and schedule (the arguments of what they build),
@@ -50,8 +51,10 @@ SWEEP_HPARAMS = "hparams.json"  # in the sweep folder: the domains the dashboard
 # TensorBoard has no "stopped early": a pruned trial ended on purpose, with a checkpoint and test
 # scores, and ranks with the completed ones, so it shows as a success (failure would put it with
 # the crashes; unknown is what TensorBoard shows for a session whose end was never written).
+# An infeasible trial (not trained: it breaks a constraint) did not succeed either.
 STATUS = {"completed": api_pb2.STATUS_SUCCESS, "pruned": api_pb2.STATUS_SUCCESS,
-          "failed": api_pb2.STATUS_FAILURE, "running": api_pb2.STATUS_RUNNING}
+          "failed": api_pb2.STATUS_FAILURE, "infeasible": api_pb2.STATUS_FAILURE,
+          "running": api_pb2.STATUS_RUNNING}
 
 Scalar = bool | int | float | str
 
@@ -95,10 +98,11 @@ def _summary(tag: str, data: plugin_data_pb2.HParamsPluginData) -> summary_pb2.S
     return summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, metadata=md)])
 
 
-def experiment_summary(domains: Mapping[str, Domain],
-                       extra: Sequence[str] = ()) -> summary_pb2.Summary:
-    """The HParams experiment config: each hyperparameter with its domain, :data:`METRICS`, and
-    the ``extra`` metrics the trials add (``train.metrics``), at the best epoch.
+def experiment_summary(domains: Mapping[str, Domain], extra: Sequence[str] = (),
+                       costs: Sequence[str] = ()) -> summary_pb2.Summary:
+    """The HParams experiment config: each hyperparameter with its domain, :data:`METRICS`, the
+    ``extra`` metrics the trials add (``train.metrics``), at the best epoch, and the ``costs``
+    they measure (:data:`~sweeper.config.objectives.COSTS`).
 
     An :class:`Interval` is an interval domain; a hyperparameter whose values are all numbers
     gets a discrete numeric domain; strings and booleans likewise in their own type.
@@ -126,7 +130,8 @@ def experiment_summary(domains: Mapping[str, Domain],
         infos.append(info)
     metrics = [api_pb2.MetricInfo(name=api_pb2.MetricName(group="", tag=metric_tag(column)),
                                   display_name=shown) for column, shown in [
-        *METRICS, *((f"val_{m}", f"val {m} (best epoch)") for m in extra)]]
+        *METRICS, *((f"val_{m}", f"val {m} (best epoch)") for m in extra),
+        *((c, c.replace("_", " ")) for c in costs)]]
     experiment = api_pb2.Experiment(hparam_infos=infos, metric_infos=metrics,
                                     time_created_secs=time.time())
     data = plugin_data_pb2.HParamsPluginData(experiment=experiment)
@@ -194,7 +199,10 @@ def write_sweep_progress(logdir: Path, metric: str, best_so_far: Sequence[float]
 
 def metric_tag(column: str) -> str:
     """The TensorBoard tag of a leaderboard metric: ``best/val_accuracy`` for the best epoch's
-    values (grouped apart from Keras's ``epoch_*`` curves), test scores as they are."""
+    values (grouped apart from Keras's ``epoch_*`` curves), test scores as they are, what the
+    model costs as ``cost/params``."""
+    if column in COSTS:
+        return f"cost/{column}"
     return column if column.startswith("test_") else f"best/{column}"
 
 
@@ -204,10 +212,10 @@ def differs(domain: Domain) -> bool:
 
 
 def write_experiment(logdir: Path, sweep_dir: Path, domains: Mapping[str, Domain],
-                     extra: Sequence[str] = ()) -> None:
+                     extra: Sequence[str] = (), costs: Sequence[str] = ()) -> None:
     """Write the sweep's HParams experiment config at the root of its TensorBoard logdir, and
     the domains into the sweep folder, where each trial finds which hyperparameters differ."""
-    write_summaries(logdir, experiment_summary(domains, extra), suffix=".hparams")
+    write_summaries(logdir, experiment_summary(domains, extra, costs), suffix=".hparams")
     write_json(sweep_dir / SWEEP_HPARAMS, {
         name: {"interval": [d.low, d.high]} if isinstance(d, Interval) else {"values": list(d)}
         for name, d in sorted(domains.items())})

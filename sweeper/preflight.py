@@ -33,6 +33,7 @@ from sweeper import downloads
 from sweeper.config import checks, targets
 from sweeper.config.identity import config_difference, config_yaml
 from sweeper.config.keys import Role, is_bookkeeping, key_of, with_role
+from sweeper.config.objectives import quote_constraints
 from sweeper.config.overrides import quoted, sweep_arguments
 from sweeper.config.schema import CONFIG_MODULE, CONFIG_NAME, PathsConfig, register
 from sweeper.errors import ConfigError, SweeperError, first_line
@@ -55,6 +56,7 @@ def check(argv: list[str]) -> Plan:
     """Raise :class:`SweeperError` if any trial ``argv`` describes could not run; else what to
     run: ``argv`` with the sweep's name pinned (a timestamp resolves once, here) and output paths
     made absolute for remote launchers."""
+    argv = [quote_constraints(a) for a in argv]  # sweep.constraints=[params<=1000]
     args = get_args_parser().parse_args(argv)
     modes = [args.run, args.multirun, args.cfg, args.info, args.shell_completion]
     if sum(bool(mode) for mode in modes) > 1:

@@ -10,9 +10,6 @@ stopped early by the pruner, completed, failed, its worker dead) live here and n
 from __future__ import annotations
 
 import json
-import os
-import socket
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
@@ -23,8 +20,9 @@ from typing import Any
 
 from sweeper.atomic import write_json
 
-# 2: the status ``pruned`` and the ``pruned`` field (when and why the pruner stopped a trial)
-SCHEMA = 2
+# 2: the status ``pruned`` and the ``pruned`` field (when and why the pruner stopped a trial);
+# 3: the status ``infeasible`` and the ``infeasible`` field (sweep.constraints)
+SCHEMA = 3
 RECORD = "trial.json"
 CHECKPOINT = "checkpoints/best.keras"
 UNREADABLE = "unreadable"  # <sweep>/unreadable/: copies of trial folders whose record was bad
@@ -38,6 +36,8 @@ class Status(str, Enum):
     FAILED = "failed"
     #: stopped early by the sweep's pruner, then scored on the test split like a completed trial
     PRUNED = "pruned"
+    #: not trained: its model breaks a constraint known once it is built (sweep.constraints)
+    INFEASIBLE = "infeasible"
 
     @property
     def scored(self) -> bool:
@@ -152,6 +152,7 @@ class TrialRecord:
     seed: int | None = None  # the seed it trained with: train.seed + repeat
     cost: dict[str, Any] = field(default_factory=dict)  # params: the model's parameter count
     per_class: dict[str, Any] = field(default_factory=dict)  # test precision, recall by class
+    infeasible: str | None = None  # the constraint (sweep.constraints) it breaks, and its value
     schema: int = SCHEMA
 
     # -- reading and writing ------------------------------------------------------------------
@@ -159,8 +160,8 @@ class TrialRecord:
     @classmethod
     def from_dict(cls, data: Any) -> TrialRecord:
         """A record from parsed JSON; raises :class:`RecordError` on anything a trial would not
-        have written. Records of earlier schema versions are read as this version: schema 1
-        lacks only what schema 2 added (status ``pruned``, the ``pruned`` field), so its records
+        have written. Records of earlier schema versions are read as this version: each lacks
+        only what later ones added (statuses and their optional fields), so its records
         read as they are."""
         try:
             if not isinstance(data, dict):
@@ -213,7 +214,7 @@ class TrialRecord:
         data = asdict(self)
         data["status"] = self.status.value
         data["schema"] = SCHEMA
-        for optional in ("tuner", "warm_start", "gpu_usage", "pruned", "mismatch"):
+        for optional in ("tuner", "warm_start", "gpu_usage", "pruned", "mismatch", "infeasible"):
             if data[optional] is None:
                 del data[optional]
         return data
@@ -258,6 +259,10 @@ class TrialRecord:
     def fail(self, error: str) -> None:
         self.status, self.error = Status.FAILED, error
 
+    def rule_out(self, why: str) -> None:
+        """Not trained: it breaks a constraint known before training (a re-run checks again)."""
+        self.status, self.infeasible = Status.INFEASIBLE, why
+
     def worker_died(self, cause: str, will_retry: bool) -> None:
         """The process running the trial died; ``retry_pending`` tells a later run of the sweep
         that a retry is still owed (the sweep may be interrupted before it happens)."""
@@ -276,20 +281,7 @@ class TrialRecord:
         self.duration_s = round(time.time() - started, 3)
 
 
-def node_name() -> str:
-    """The machine a trial runs on: the Ray node id inside a Ray worker, else the host name."""
-    ray = sys.modules.get("ray")
-    if ray is not None and ray.is_initialized():
-        return str(ray.get_runtime_context().get_node_id())
-    return socket.gethostname()
-
-
 def now_iso() -> str:
     """Current time, ISO-8601 with time zone."""
     return datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds")
 
-
-def where() -> dict[str, Any]:
-    """The process a trial runs in: its pid, host, node and slot."""
-    return {"pid": os.getpid(), "host": socket.gethostname(), "node": node_name(),
-            "slot": os.environ.get("SWEEPER_SLOT", "local")}

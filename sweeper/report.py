@@ -23,7 +23,7 @@ from sweeper import lock
 from sweeper.cli import command
 from sweeper.errors import NoResults, SweepIncomplete
 from sweeper.record import Status, TrialRecord
-from sweeper.results import leaderboard, plots, table
+from sweeper.results import leaderboard, pareto, plots, table
 from sweeper.results.configurations import by_configuration
 from sweeper.results.planned import planned_trials
 
@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--format", choices=("table", "csv", "md", "json"), default="table")
     parser.add_argument("--compare", nargs="+", type=Path, metavar="SWEEP_DIR",
                         help="more sweeps: each sweep's best trial side by side")
+    parser.add_argument("--pareto", action="store_true",
+                        help="only the Pareto front of the sweep's objectives (sweep.objectives)")
     args = parser.parse_args(argv)
     with command():
         report(args)
@@ -53,6 +55,13 @@ def report(args: argparse.Namespace) -> None:
         return
     ranked, problems = leaderboard.load(args.sweep_dir)
     ranked = leaderboard.rank(ranked, args.metric, args.mode)
+    if args.metric is None and "config_id" not in ranked:  # sweep.objectives: the front
+        ranked = pareto.annotate(ranked, pareto.goals_of(args.sweep_dir))
+    if args.pareto:
+        if "front" not in ranked:
+            raise NoResults(f"{args.sweep_dir}: no Pareto front (the sweep has one objective; "
+                            "sweep.objectives=[val_accuracy:max,latency_ms:min] gives two)")
+        ranked = ranked[ranked["front"]].sort_values(ranked.attrs["objectives"][1])
     for problem in problems:
         log.warning("%s", problem)
     try:

@@ -11,6 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from sweeper.config.objectives import goals
 from sweeper.config.schema import (
     AUGMENTS,
     CACHES,
@@ -30,6 +31,11 @@ from sweeper.config.targets import check as check_targets
 from sweeper.errors import ConfigError
 
 _SWEEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=,@-]*$")
+
+
+def metric_names(train: Any) -> tuple[str, ...]:
+    """What a trial reports each epoch: Keras's accuracy and loss, and ``train.metrics``."""
+    return (*EPOCH_METRICS, *(f"val_{m}" for m in train.metrics))
 
 
 def validate(cfg: DictConfig) -> None:
@@ -63,8 +69,8 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"sweep.metric={s.metric}: a test-split score cannot be the objective "
                           "(choosing on the test split leaks it into the choice); use its "
                           "validation twin, val_" + str(s.metric).removeprefix("test_"))
-    _one_of("sweep.metric", s.metric,
-            (*EPOCH_METRICS, *(f"val_{m}" for m in t.metrics)))
+    _one_of("sweep.metric", s.metric, metric_names(t))
+    goals(s, metric_names(t))
     _check_pruner(cfg.pruner)
     name = str(s.name)
     _check(bool(_SWEEP_NAME.match(name)) and ".." not in name, "sweep.name", name,

@@ -40,6 +40,10 @@ KEYS: dict[str, Role] = {
     "sweep.repeats": _B | _N,           # how many repeats: repeat 0 is the same trial for any
     "sweep.repeat": _N,                 # a repeat trains with its own seed: not a knob
     "sweep.tie_break": _B | _N,         # what is promoted, not what a trial computes
+    "sweep.measure": _B | _N,           # what is measured of a trained model, not the model
+    "sweep.constraints": _B | _N,       # which trials are acceptable, not what one computes
+    "sweep.objectives": _B | _N,        # how the trials are compared
+    "sweep.promote": _B | _N,
     "sweep.metric": _N,                 # which epoch's checkpoint is kept: part of the trial
     "sweep.mode": _N,
     "paths.experiments": _B | _P | _D | _N,

@@ -155,6 +155,16 @@ class SweepConfig:
     # among the configurations tied with #1, promote: none (#1 itself), params (the smallest
     # model) or duration (the fastest to train)
     tie_break: str = "none"
+    # costs measured beyond parameters, FLOPs, size, throughput and memory: [tflite] adds the
+    # TensorFlow Lite sizes and latency (measured anyway when a constraint or objective needs them)
+    measure: list[str] = field(default_factory=list)
+    # limits on costs or validation metrics, e.g. ['params<=200000','latency_ms<=5']
+    constraints: list[str] = field(default_factory=list)
+    # two or more objectives traded off on a Pareto front, e.g. [val_accuracy:max,latency_ms:min];
+    # the first is sweep.metric/sweep.mode
+    objectives: list[str] = field(default_factory=list)
+    # which member of the front is promoted: first (best on the first objective) or knee
+    promote: str = "first"
 
 
 @dataclass

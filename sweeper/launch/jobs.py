@@ -42,7 +42,7 @@ class Outcome:
     """What a finished job came to: completed with its objective, pruned with its best before
     the pruner stopped it and why, or failed and why."""
 
-    status: str  # completed, pruned or failed
+    status: str  # completed, pruned, infeasible or failed
     value: float | None = None
     error: str = ""
     note: str = ""  # why a pruned trial was stopped
@@ -100,6 +100,8 @@ def outcome(ret: JobReturn) -> Outcome:
     record = TrialRecord.read(folder) if folder is not None else None
     if record is not None and record.error:
         error = record.error
+    if record is not None and record.status is Status.INFEASIBLE:  # not trained, on purpose
+        return Outcome(Status.INFEASIBLE.value, None, error=record.infeasible or "")
     if isinstance(value, int | float) and math.isfinite(value):
         if record is not None and record.status is Status.PRUNED and record.pruned is not None:
             return Outcome(Status.PRUNED.value, float(value), note=record.pruned.reason)

@@ -21,7 +21,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from sweeper.config.keys import label
+from sweeper.config.keys import key_of, label
 from sweeper.launch.jobs import Outcome
 from sweeper.launch.usage import usage_text
 from sweeper.record import TrialRecord
@@ -32,8 +32,8 @@ TABLE_ROWS = 40  # a larger batch shows a window of its trials
 WINDOW = 8  # the last finished and the next waiting trials in that window
 PLAN_LINES = 50  # trials listed one by one when a batch starts
 STYLE = {"pending": "dim", "running": "cyan", "retrying": "yellow", "completed": "green",
-         "pruned": "magenta", "failed": "red"}
-DONE = ("completed", "pruned", "failed")
+         "pruned": "magenta", "infeasible": "dim magenta", "failed": "red"}
+DONE = ("completed", "pruned", "infeasible", "failed")
 
 
 @dataclass
@@ -50,6 +50,7 @@ class Row:
     metric: str = ""
     note: str = ""
     gpu_use: str = ""
+    config: str = ""  # the configuration a repeat (sweep.repeat) belongs to
 
 
 class Board:
@@ -59,7 +60,13 @@ class Board:
                  live: bool | None = None) -> None:
         # What every trial of the batch shares is said once, not on every line.
         self.common = set.intersection(*(set(o) for _, o in jobs)) if len(jobs) > 1 else set()
-        self.rows = {idx: Row(idx, label(overrides, self.common)) for idx, overrides in jobs}
+        self.rows = {idx: _row(idx, overrides, self.common) for idx, overrides in jobs}
+        seeds: dict[str, int] = {}
+        for row in self.rows.values():
+            seeds[row.config] = seeds.get(row.config, 0) + 1
+        self.seeds = seeds if any(row.config for row in self.rows.values()) else {}
+        for row in self.rows.values():
+            row.label += f"/{seeds[row.config]}" if row.config else ""
         self.slots = max(1, slots)
         self.t0 = time.time()
         self.live_mode = sys.stdout.isatty() if live is None else live
@@ -68,8 +75,8 @@ class Board:
 
     def log_plan(self) -> None:
         """The batch's trials, one line each, and what they all share."""
-        if self.common:
-            log.info("every trial: %s", label(sorted(self.common)))
+        if self.common and (shared := label(sorted(self.common))) != label([]):
+            log.info("every trial: %s", shared)  # not bookkeeping alone: "(defaults)" says nothing
         rows = list(self.rows.values())
         for row in rows[:PLAN_LINES]:
             log.info("\t#%d : %s", row.idx, row.label)
@@ -172,7 +179,13 @@ class Board:
         parts = [f"{counts.get(s, 0)} {s}" for s in (*DONE, "running", "pending")
                  if counts.get(s)]
         elapsed = time.time() - self.t0
-        text = f"{len(done)}/{len(self.rows)} done: {', '.join(parts)} · elapsed {_clock(elapsed)}"
+        text = f"{len(done)}/{len(self.rows)} done: {', '.join(parts)}"
+        if self.seeds:  # sweep.repeats: configurations whose every seed has finished
+            full = sum(sum(r.config == c and r.status in DONE for r in self.rows.values()) == n
+                       for c, n in self.seeds.items())
+            n = max(self.seeds.values())
+            text += f" · {full}/{len(self.seeds)} configurations with {n}/{n} seeds"
+        text += f" · elapsed {_clock(elapsed)}"
         left = len(self.rows) - len(done)
         if done and left:
             mean = sum(r.finished - r.started for r in done) / len(done)
@@ -208,6 +221,17 @@ class Board:
         pending = [r for r in rows if r.status == "pending"]
         shown = {r.idx for r in [*active, *finished[-WINDOW:], *pending[:WINDOW]]}
         return [r for r in rows if r.idx in shown], len(rows) - len(shown)
+
+
+def _row(idx: int, overrides: list[str], common: set[str]) -> Row:
+    """A trial's row; a repeat (``sweep.repeat=k``) is named by its configuration and its seed
+    (``seed 2/3``), the count filled in once the batch's rows are known."""
+    repeat = [o for o in overrides if key_of(o) == "sweep.repeat"]
+    if not repeat:
+        return Row(idx, label(overrides, common))
+    rest = [o for o in overrides if o not in repeat]
+    config = label(rest, common)
+    return Row(idx, f"{config} · seed {int(repeat[0].split('=', 1)[1]) + 1}", config=config)
 
 
 def _clock(seconds: float) -> str:

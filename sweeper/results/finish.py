@@ -50,7 +50,7 @@ class SweepCallback(Callback):
         logdir = Path(config.paths.logs) / config.sweep.name
         self.started = []
         hparams.write_experiment(logdir, sweep_dir, sweep_domains(config, self.started),
-                                 [str(m) for m in config.train.metrics])
+                                 [str(m) for m in config.train.metrics], measured(config))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
@@ -61,6 +61,19 @@ class SweepCallback(Callback):
             write_json(sweep_dir / OUTCOME, {"finished_at": now_iso(), "problems": problems})
         except OSError as e:  # the command finds no outcome and says so
             log.error("%s not written: %s", sweep_dir / OUTCOME, e)
+
+
+def measured(config: DictConfig) -> list[str]:
+    """The costs the sweep's trials measure (the TensorFlow Lite ones when asked or needed; the
+    GPU's peak memory on a GPU)."""
+    from sweeper.config.checks import metric_names
+    from sweeper.config.objectives import COSTS, TFLITE, goals
+    from sweeper.launch.devices import discover_gpus
+
+    tflite = goals(config.sweep, metric_names(config.train)).tflite
+    gpu = str(config.hydra.launcher.get("devices", "auto")) != "cpu" and bool(discover_gpus())
+    return [name for name, (_, _, when) in COSTS.items()
+            if (when != TFLITE or tflite) and (name != "gpu_peak_mb" or gpu)]
 
 
 def check_outcome(sweep_dir: Path, since: float) -> None:
@@ -210,5 +223,6 @@ def describe_promotion(result: dict[str, Any], sweep_dir: Path) -> str:
         return (f"{verb} configuration {chosen['config_id']} ({objective['name']} "
                 f"{chosen['shown']}; {chosen['why']}): its repeat {info['trial_id']} in "
                 f"{sweep_dir / 'best'}, saved_model version {info['version']}")
-    return (f"{verb} trial {info['trial_id']} ({objective['name']}={objective['value']:.4f}) in "
-            f"{sweep_dir / 'best'}, saved_model version {info['version']}")
+    front = f"; {info['front']['why']}" if info.get("front") else ""
+    return (f"{verb} trial {info['trial_id']} ({objective['name']}={objective['value']:.4f}"
+            f"{front}) in {sweep_dir / 'best'}, saved_model version {info['version']}")

@@ -16,7 +16,9 @@ from sweeper.atomic import write_atomic
 from sweeper.config.keys import identity, key_of, label
 from sweeper.errors import NoResults
 from sweeper.record import RECORD, RecordError, Status, TrialRecord
-from sweeper.results.configurations import by_configuration
+from sweeper.results import pareto
+from sweeper.results.configurations import ALPHA, by_configuration, paired_p
+from sweeper.results.configurations import shown as shown_configuration
 
 LEADERBOARD_CSV = "leaderboard.csv"
 LEADERBOARD_MD = "leaderboard.md"
@@ -24,7 +26,7 @@ LEADERBOARD_TRIALS_CSV = "leaderboard_trials.csv"  # every repeat's row, with sw
 REPEAT = "sweep.repeat"
 FIRST = ["rank", "trial_id", "label", "status", "objective"]
 LAST = ["best_epoch", "epochs", "continues", "continued_in", "duration_s", "finished_at",
-        "device", "gpu_model", "gpu_util", "gpu_mem_mib", "node", "pruned", "error"]
+        "device", "gpu_model", "gpu_util", "gpu_mem_mib", "node", "pruned", "infeasible", "error"]
 UNREADABLE = "unreadable"  # the status of a trial whose record cannot be read
 UNREADABLE_PROBLEM = "unreadable record"
 # Trials that rank: trained and scored on the test split, to the end or until the pruner stopped
@@ -103,7 +105,7 @@ def load(sweep_dir: Path) -> tuple[pd.DataFrame, list[str]]:
         problems.append(f"{sweep_dir}: records disagree on the objective "
                         f"({', '.join(f'{n} {m}' for n, m in objectives.index)}); ranked by "
                         f"{name} ({mode}), the objective of {count} of {len(df)}")
-    return df, problems
+    return pareto.feasibility(df, pareto.goals_of(sweep_dir)), problems
 
 
 def unreadable(problems: list[str]) -> list[str]:
@@ -124,7 +126,7 @@ def _row(record: TrialRecord, folder: str) -> dict[str, Any]:
     }
     row.update({f"hp.{k}": v for k, v in record.hparams.items()})
     row.update({k: _number(v) for k, v in record.metrics.items()})
-    row.update({k: _number(v, int) for k, v in (record.cost or {}).items()})
+    row.update({k: _number(v, int if k in _COUNTS else float) for k, v in record.cost.items()})
     row.update(best_epoch=_number(record.best_epoch, int),
                epochs=_number(record.epochs_completed, int),
                duration_s=_number(record.duration_s), finished_at=record.finished_at,
@@ -140,6 +142,8 @@ def _row(record: TrialRecord, folder: str) -> dict[str, Any]:
         row["continues"] = str(warm_start["trial"])
     if record.pruned is not None:  # why the pruner stopped it
         row["pruned"] = record.pruned.reason
+    if record.infeasible:  # the constraint it breaks
+        row["infeasible"] = record.infeasible
     return row
 
 
@@ -152,10 +156,11 @@ def _not_finite(record: TrialRecord) -> str | None:
     return f"{', '.join(odd)}: the model's outputs are not finite numbers (it diverged)"
 
 
-_COUNTS = ("best_epoch", "epochs", "repeat", "seed", "params")
+_COUNTS = ("best_epoch", "epochs", "repeat", "seed", "params", "trainable_params", "flops")
 _NOT_FLOAT = ("trial_id", "label", "config_id", "config_label", "status", "finished_at",
               "objective_name", "objective_mode",
-              "device", "gpu_model", "node", "error", "continues", "pruned", *_COUNTS)
+              "device", "gpu_model", "node", "error", "continues", "pruned", "infeasible",
+              *_COUNTS)
 
 
 def _number(value: Any, kind: type = float) -> Any:
@@ -198,6 +203,8 @@ def rank(df: pd.DataFrame, metric: str | None = None, mode: str | None = None) -
     df = df.assign(continued_in=df["trial_id"].map(continued)) if continued else df
     done = df[df["status"].isin(RANKED) & df[metric].notna()
               & ~df["trial_id"].isin(list(continued))]
+    if "infeasible" in done:  # it breaks a constraint: listed, never ranked or promoted
+        done = done[done["infeasible"].isna()]
     keys = [metric, *(c for c in TIE_BREAKERS if c in df.columns and c != metric), "trial_id"]
     done = done.sort_values(keys, ascending=[mode == "min"] + [True] * (len(keys) - 1),
                             kind="stable", na_position="last")
@@ -225,7 +232,9 @@ def leaderboard(sweep_dir: Path) -> tuple[pd.DataFrame, list[str]]:
     df, problems = load(sweep_dir)
     ranked = rank(df)
     table = by_configuration(ranked, objective(df)[1]) if "config_id" in ranked else ranked
-    if table is not ranked:  # sweep.repeats: configurations here, every repeat beside them
+    table = pareto.annotate(table, pareto.goals_of(sweep_dir))  # sweep.objectives: the front
+    ranked = table if "config_id" not in ranked else ranked
+    if "config_id" in ranked:  # sweep.repeats: configurations here, every repeat beside them
         write_atomic(sweep_dir / LEADERBOARD_TRIALS_CSV, ranked.to_csv(index=False))
     write_atomic(sweep_dir / LEADERBOARD_CSV, table.to_csv(index=False))
     write_atomic(sweep_dir / LEADERBOARD_MD, markdown(table) + "\n")
@@ -242,8 +251,12 @@ def markdown(table: pd.DataFrame) -> str:
 
 
 def compare(sweep_dirs: list[Path], metric: str | None, mode: str | None) -> pd.DataFrame:
-    """The best ranked trial of each sweep, one sweep a row."""
-    rows = []
+    """The best ranked trial of each sweep, one sweep a row. Sweeps that repeated their
+    configurations are compared by their best configurations: its mean ± interval, and a
+    paired test over the seeds they share against the best sweep's (``tied``, ``p_value``)."""
+    rows: list[dict[str, Any]] = []
+    seeds: dict[int, dict[int, float]] = {}  # row -> its best configuration's value by seed
+    mode = "max"
     for sweep_dir in sweep_dirs:
         df, _ = load(sweep_dir)
         ranked = rank(df, metric, mode)
@@ -252,12 +265,22 @@ def compare(sweep_dirs: list[Path], metric: str | None, mode: str | None) -> pd.
                **{status.value: int(counts.get(status.value, 0)) for status in Status}}
         best = ranked[ranked["rank"] == 1]
         if "config_id" in ranked and metric in (None, "objective"):  # sweep.repeats
-            configs = by_configuration(ranked, objective(ranked)[1])
+            mode = objective(ranked)[1]
+            configs = by_configuration(ranked, mode)
             top = configs.iloc[0]
+            done = ranked[(ranked["config_id"] == top["config_id"]) & ranked["rank"].notna()]
+            seeds[len(rows)] = {int(k): float(v) for k, v in zip(done["seed"], done["objective"],
+                                                                 strict=True)}
             row.update(best.iloc[0].drop(labels=["rank", "status"]).to_dict())
             row.update(configuration=top["config_id"], objective=top["objective"],
                        objective_ci=top["objective_ci"], n=top["n"], label=top["label"])
         elif not best.empty:
             row.update(best.iloc[0].drop(labels=["rank", "status"]).to_dict())
         rows.append(row)
+    if len(seeds) > 1:  # the best sweep, and whether the data can tell the others from it
+        best = (max if mode == "max" else min)(seeds, key=lambda i: float(rows[i]["objective"]))
+        for i in seeds:
+            p = None if i == best else paired_p(seeds[best], seeds[i])
+            rows[i].update(shown=shown_configuration(rows[i]), p_value=p,
+                           tied=p is not None and p >= ALPHA, best_sweep=i == best)
     return pd.DataFrame(rows)

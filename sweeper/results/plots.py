@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from sweeper.record import TrialRecord
+from sweeper.results import pareto
 from sweeper.results.configurations import by_configuration
 from sweeper.results.leaderboard import objective
 from sweeper.results.table import varying
@@ -39,6 +40,10 @@ def plots(sweep_dir: Path, ranked: pd.DataFrame) -> list[Path]:
         table = done.assign(label=done["trial_id"], n=1, objective=_values(done, name))
         keys = dict(zip(table["trial_id"], table["label"], strict=True))
     written = [_bars(sweep_dir / PLOTS[0], table, name)]
+    goals = pareto.goals_of(sweep_dir)  # sweep.objectives: pareto.png, infeasible trials too
+    every = by_configuration(ranked, mode) if "config_id" in done else ranked
+    if (front := pareto.plot(sweep_dir, pareto.annotate(every, goals), goals)) is not None:
+        written.append(front)
     for path, draw in ((sweep_dir / PLOTS[1], lambda p: _parallel(p, table, name)),
                        (sweep_dir / PLOTS[2], lambda p: _curves(p, sweep_dir, done, keys, name))):
         if draw(path):

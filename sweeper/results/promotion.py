@@ -23,10 +23,10 @@ from typing import Any
 
 import pandas as pd
 
-from sweeper.atomic import file_digest
+from sweeper.atomic import file_digest, write_json
 from sweeper.errors import ExportError, NoResults, SweeperError
 from sweeper.record import Mode, TrialRecord, now_iso
-from sweeper.results import configurations, formats, leaderboard
+from sweeper.results import configurations, formats, leaderboard, pareto
 
 BEST = "best"
 OLD = f".{BEST}.old"  # the replaced best/ during a swap; restored if the swap was cut short
@@ -79,6 +79,7 @@ def promote(sweep_dir: Path) -> Promotion:
     if ranked["rank"].isna().all():  # before the lock: bad input writes nothing
         raise NoResults(f"{sweep_dir}: no completed trial to promote")
     ranked, chosen = _configuration(sweep_dir, ranked, leaderboard.objective(df)[1])
+    ranked, rule = _front(sweep_dir, ranked, chosen)
     with _locked(sweep_dir):
         for stale in sweep_dir.glob(f"{STAGING}*"):  # left by a killed promotion
             shutil.rmtree(stale, ignore_errors=True)
@@ -93,12 +94,16 @@ def promote(sweep_dir: Path) -> Promotion:
             checkpoint = trial_dir / record.checkpoint
             digest = file_digest(checkpoint)
             if intact is not None and not _beats(record, digest, intact,
-                                                 leaderboard.objective(df), chosen):
+                                                 leaderboard.objective(df), chosen or rule):
                 if failure is not None:  # a better trial exists, and cannot be served
                     raise failure
+                if chosen is not None and intact.get("configuration") != chosen:
+                    # The same checkpoint, its configuration now known from more repeats.
+                    intact = {**intact, "configuration": chosen}
+                    write_json(sweep_dir / BEST / "best.json", intact)
                 return Promotion(intact, False, skipped)
             try:
-                info = _build(sweep_dir, record, checkpoint, digest, before, chosen)
+                info = _build(sweep_dir, record, checkpoint, digest, before, chosen, rule)
             except ExportError as e:
                 failure = failure or e
                 skipped.append(f"trial {record.trial_id}: its checkpoint cannot be served "
@@ -111,7 +116,8 @@ def promote(sweep_dir: Path) -> Promotion:
 
 
 def _build(sweep_dir: Path, record: TrialRecord, checkpoint: Path, digest: str,
-           before: dict[str, Any] | None, chosen: dict[str, Any] | None) -> dict[str, Any]:
+           before: dict[str, Any] | None, chosen: dict[str, Any] | None,
+           rule: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build ``best/`` from ``record``'s checkpoint beside the sweep, and swap it into place."""
     version = _next_version(sweep_dir, before)
     model = formats.load(checkpoint)  # an unloadable checkpoint is named as the trial's own
@@ -134,6 +140,8 @@ def _build(sweep_dir: Path, record: TrialRecord, checkpoint: Path, digest: str,
         }
         if chosen is not None:  # sweep.repeats: what to expect of the configuration
             info["configuration"] = chosen
+        if rule is not None:  # sweep.objectives: which member of the front, and its costs
+            info.update(front=rule, cost=record.cost)
         # A plain write: the whole of best/ is renamed into place below.
         (staging / "best.json").write_text(json.dumps(info, indent=2) + "\n")
         _swap(sweep_dir, staging)
@@ -179,7 +187,8 @@ def _beats(record: TrialRecord, digest: str, before: dict[str, Any],
            objective: tuple[str, str], chosen: dict[str, Any] | None = None) -> bool:
     """Whether ``record`` is strictly better than the promoted trial on the sweep's objective,
     as the leaderboard ranks it (a tie keeps the promoted one). With repeated configurations
-    the choice is the configuration's (its mean, then the tie-break): it replaces any other."""
+    (its mean, then the tie-break) or a front's knee, the choice is made over the whole sweep:
+    it replaces any other."""
     if digest == before.get("checkpoint_sha256"):
         return False
     if chosen is not None:
@@ -217,6 +226,27 @@ def _configuration(sweep_dir: Path, ranked: Any,
         "repeats": {str(t): float(v) for t, v in zip(repeats["trial_id"],
                                                      repeats["objective"], strict=True)},
     }
+
+
+def _front(sweep_dir: Path, ranked: Any,
+           chosen: dict[str, Any] | None) -> tuple[Any, dict[str, Any] | None]:
+    """With several objectives (``sweep.objectives``): the ranked trials in the order
+    ``sweep.promote`` tries them (``first``: the front's best on the first objective, which
+    is the best ranked feasible trial; ``knee``: the front's knee first), and the rule said."""
+    goals = pareto.goals_of(sweep_dir)
+    if len(goals.objectives) < 2:
+        return ranked, None
+    name = goals.objectives[0][0]
+    rule = {"promote": goals.promote, "objectives": [f"{n}:{m}" for n, m in goals.objectives],
+            "constraints": [str(c) for c in goals.constraints],
+            "why": f"the Pareto front's best {name} (sweep.promote=first)"}
+    if goals.promote == "knee" and chosen is None:
+        table = pareto.annotate(ranked, goals)
+        if table["knee"].any():
+            knee = table.index[table["knee"]][0]
+            ranked = pd.concat([ranked.loc[[knee]], ranked.drop(index=knee)])
+            rule["why"] = "the Pareto front's knee (sweep.promote=knee)"
+    return ranked, rule
 
 
 def _float(value: Any) -> float | None:

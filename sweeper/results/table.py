@@ -21,11 +21,13 @@ def summary_columns(ranked: pd.DataFrame) -> list[str]:
     """What a person compares: the trial (its label names the hyperparameters that vary), its
     status, the objective and the test scores, how long it took, why the pruner stopped it and
     why it failed."""
-    metrics = [c for c in ("objective", "test_accuracy", "test_f1_macro") if c in ranked]
+    metrics = [c for c in ("objective", *ranked.attrs.get("objectives", [])[1:],
+                           "test_accuracy", "test_f1_macro") if c in ranked]
     trial = ["label"] if "label" in ranked else ["trial_id", *varying(ranked)]
-    return [c for c in ("rank", *trial, "status", *metrics, "epochs", "duration_s", "pruned",
-                        "error")
-            if c in ranked and (c not in ("pruned", "error") or ranked[c].notna().any())]
+    optional = ("pruned", "infeasible", "error")
+    return [c for c in ("rank", *trial, "status", *metrics, "pareto", "epochs", "duration_s",
+                        *optional)
+            if c in ranked and (c not in optional or ranked[c].notna().any())]
 
 
 def for_configurations(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -56,9 +58,13 @@ def print_table(ranked: pd.DataFrame, top: int | None = None, title: str = "",
         table.add_column(headers.get(column, column.removeprefix("hp.")),
                          overflow="fold", no_wrap=not text, ratio=3 if text else None)
     for _, row in (ranked.head(top) if top else ranked).iterrows():
-        ranked_row = row.get("status", Status.COMPLETED.value) in RANKED
+        ranked_row = row.get("status", Status.COMPLETED.value) in RANKED and \
+            pd.isna(row.get("infeasible"))
         table.add_row(*[_cell(row[c]) for c in columns], style="" if ranked_row else "red")
     console = console or Console(file=sys.stdout)
+    if "pareto" in columns:
+        table.caption = "front: not dominated on the objectives (sweep.objectives); knee: the " \
+            "front's closest to its ideal point"
     if not console.is_terminal and console.width == 80:
         # Off a terminal (CI logs, files) rich would assume 80 columns and squeeze every cell.
         console.width = 160
@@ -66,8 +72,9 @@ def print_table(ranked: pd.DataFrame, top: int | None = None, title: str = "",
 
 
 HEADERS = {"expected": "mean ± 95% CI", "tie": "", "label": "trial", "duration_s": "time (s)",
+           "pareto": "Pareto",
            "test_accuracy": "test acc", "test_f1_macro": "test F1"}
-_TEXT = ("label", "trial_id", "pruned", "error", "sweep")
+_TEXT = ("label", "trial_id", "pruned", "infeasible", "error", "sweep")
 
 
 def _objective_name(ranked: pd.DataFrame) -> str:

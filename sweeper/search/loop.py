@@ -125,7 +125,15 @@ class Search:
         results = [outcome(ret) for ret in rets]
         values = [r.value for r in results if r.value is not None]
         result = next((r for r in results if r.value is None), results[0])
-        if values:
+        worst = self.worst(oracle)
+        if result.status == "infeasible" and worst is not None:
+            # Not trained (sweep.constraints): as bad as the worst trial so far, so the search
+            # learns to stay away; not a failure.
+            oracle.update_trial(trial.trial_id, {self.metric: worst})
+            trial.status, trial.message = "COMPLETED", f"infeasible: {result.error}"
+        elif result.status == "infeasible":  # nothing to compare with yet: no score, no failure
+            trial.status, trial.message = "INVALID", f"infeasible: {result.error}"
+        elif values:
             oracle.update_trial(trial.trial_id, {self.metric: sum(values) / len(values)})
             trial.status = "COMPLETED"
             trial.message = next((r.note for r in results if r.note), None)  # why pruned
@@ -135,6 +143,14 @@ class Search:
             self.failures += 1
             log.warning("tuner trial %s (%s) failed: %s", trial.trial_id, name, result.error)
         oracle.end_trial(trial)
+
+    def worst(self, oracle: Any) -> float | None:
+        """The worst score of the search's completed trials (None: none yet)."""
+        scores = [t.score for t in oracle.trials.values()
+                  if t.status == "COMPLETED" and t.score is not None]
+        if not scores:
+            return None
+        return min(scores) if self.mode == "max" else max(scores)
 
     def run(self) -> list[list[JobReturn]]:
         resume = self.check_resume()

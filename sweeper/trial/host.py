@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import sys
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from omegaconf import DictConfig
 
@@ -22,6 +25,20 @@ def device(gpus: int | None = None) -> str:
     if visible:
         return "GPU:" + visible
     return "CPU" if gpus is None else "GPU:" + ",".join(map(str, range(gpus)))
+
+
+def node_name() -> str:
+    """The machine a trial runs on: the Ray node id inside a Ray worker, else the host name."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        return str(ray.get_runtime_context().get_node_id())
+    return socket.gethostname()
+
+
+def where() -> dict[str, Any]:
+    """The process a trial runs in: its pid, host, node and slot."""
+    return {"pid": os.getpid(), "host": socket.gethostname(), "node": node_name(),
+            "slot": os.environ.get("SWEEPER_SLOT", "local")}
 
 
 def versions() -> dict[str, str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
 import time
 from pathlib import Path
@@ -22,7 +21,8 @@ from sweeper import hparams
 from sweeper.atomic import write_atomic
 from sweeper.config import checks
 from sweeper.config.identity import config_difference, config_yaml
-from sweeper.errors import ConfigError, TrialFailed
+from sweeper.config.objectives import BUILD, TFLITE, TRAINED, goals
+from sweeper.errors import ConfigError, TrialFailed, TrialInfeasible
 from sweeper.record import (
     CHECKPOINT,
     RECORD,
@@ -32,9 +32,8 @@ from sweeper.record import (
     Status,
     TrialRecord,
     now_iso,
-    where,
 )
-from sweeper.trial import data, evaluate, gpu, host, metrics, models, training, tripwire
+from sweeper.trial import cost, data, evaluate, gpu, host, metrics, models, training, tripwire
 from sweeper.trial.callbacks import best_model, best_of, progress, pruning
 
 log = logging.getLogger(__name__)
@@ -78,6 +77,10 @@ class Trial:
         record.write(self.dir)
         try:
             self._train(record)
+        except TrialInfeasible as e:
+            log.info("trial %s: infeasible, not trained: %s", self.id, e)
+            record.rule_out(str(e))
+            self._end_session(Status.INFEASIBLE)
         except TrialFailed as e:
             log.error("trial %s failed: %s", self.id, e)
             self._fail(record, str(e))
@@ -138,7 +141,7 @@ class Trial:
             attempts=(earlier.attempts if earlier else 0) + 1,
             epochs_trained=earlier.epochs_trained if earlier else 0,
             versions=host.versions(), repeat=int(s.repeat),
-            seed=int(self.cfg.train.seed) + int(s.repeat), **where())
+            seed=int(self.cfg.train.seed) + int(s.repeat), **host.where())
         if self.cfg.tuner.trial is not None:
             record.tuner = {k: self.cfg.tuner[k] for k in ("trial", "bracket", "round")}
         if self.cfg.train.warm_start is not None:
@@ -187,11 +190,18 @@ class Trial:
         with strategy.scope():
             model = models.build(cfg.model, splits.input_shape, splits.num_classes, splits.scale,
                                  cfg.augment)
-        record.cost["params"] = int(model.count_params())
+        tic = time.time()
+        if gpus:  # the trial's own peak, not an earlier trial's in this worker
+            tf.config.experimental.reset_memory_stats("GPU:0")
+        record.cost.update(cost.built(model))
+        aims = goals(cfg.sweep, checks.metric_names(t))
+        record.timings["cost_s"] = round(time.time() - tic, 3)
+        if why := aims.broken(record.cost, [BUILD]):
+            raise TrialInfeasible(why)
         checkpoint = self.dir / CHECKPOINT
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         if fresh and t.warm_start is not None:
-            self._warm_start(model, record)
+            training.warm_start(model, record, self.dir, t, str(cfg.sweep.name))
         watch = progress(record, self.dir, int(t.epochs),
                          tripwire.chance(splits.val_labels, splits.num_classes))
         steps = training.steps_per_epoch(splits.train_size, int(t.batch_size))
@@ -203,7 +213,7 @@ class Trial:
         # pruning short there, and Keras would train a batch of the next epoch before stopping.
         if pruner is not None and record.resumed_from_epoch and pruner.judge():
             phases = []
-        tic = time.time()
+        tic, trained_before = time.time(), record.epochs_trained
         record.timings["setup_s"] = round(tic - self._started, 3)  # to the first step
         callbacks: list[Any] = []
         for phase in phases:
@@ -236,35 +246,19 @@ class Trial:
         kept = next((c for c in callbacks if hasattr(c, "best_weights")), None)  # last phase's
         scores, matrix = evaluate.scores(best_model(model, kept, checkpoint, best), splits)
         record.complete(1 + [h.get(metric) for h in history].index(best), scores)
-        self._log_scores(record, matrix, splits.class_names)
         record.timings["evaluate_s"] = round(time.time() - tic, 3)
+        tic = time.time()
+        epochs = max(1, record.epochs_trained - trained_before)
+        record.cost.update(cost.trained(model, checkpoint, next(splits.test_batches(
+            int(t.batch_size)))[0], record.timings["fit_s"] / epochs, gpus))
+        if aims.tflite:
+            record.cost.update(cost.tflite(checkpoint, cost.architecture(model)))
+        record.timings["cost_s"] = round(record.timings["cost_s"] + time.time() - tic, 3)
+        record.infeasible = aims.broken({**record.cost, **record.metrics}, [TRAINED, TFLITE])
+        self._log_scores(record, matrix, splits.class_names)
         self._end_session(record.status)
         log.info("trial %s: %s=%.4f at epoch %d, test_accuracy=%.4f", self.id, metric,
                  best, record.best_epoch, scores["test_accuracy"])
-
-    def _warm_start(self, model: Any, record: TrialRecord) -> None:
-        """Continue from ``train.warm_start``'s trial, as Hyperband's survivors do: its best
-        weights, its best checkpoint as the best so far, and its first epochs as this trial's."""
-        t = self.cfg.train
-        parent = self.dir.parent / str(t.warm_start)
-        earlier = TrialRecord.read(parent)
-        if earlier is None or earlier.status is not Status.COMPLETED:
-            raise TrialFailed(f"train.warm_start={t.warm_start}: no completed trial of sweep "
-                              f"{self.cfg.sweep.name} by that id")
-        inherited = list(earlier.history)[:t.initial_epoch]
-        if len(inherited) < t.initial_epoch:
-            raise TrialFailed(f"train.warm_start={t.warm_start}: that trial trained "
-                              f"{len(inherited)} epochs, not train.initial_epoch={t.initial_epoch}")
-        model.load_weights(parent / CHECKPOINT)
-        mine = self.dir / CHECKPOINT
-        partial = mine.with_name(".partial.keras")
-        shutil.copyfile(parent / CHECKPOINT, partial)
-        os.replace(partial, mine)
-        record.history.extend(inherited)
-        record.epochs_completed = len(inherited)
-        record.metrics = dict(inherited[-1]) if inherited else {}
-        log.info("trial %s: continues trial %s after epoch %d", self.id, t.warm_start,
-                 t.initial_epoch)
 
     def _log_scores(self, record: TrialRecord, matrix: np.ndarray,
                     names: tuple[str, ...]) -> None:
@@ -278,8 +272,9 @@ class Trial:
         assert record.best_epoch is not None
         step = record.best_epoch - 1  # Keras's TensorBoard callback counts epochs from 0
         with self._writer.as_default():
-            for name, value in record.metrics.items():
-                tf.summary.scalar(hparams.metric_tag(name), value, step=step)
+            for name, value in [*record.metrics.items(), *record.cost.items()]:
+                if value is not None:
+                    tf.summary.scalar(hparams.metric_tag(name), value, step=step)
             image = evaluate.confusion_image(matrix, names)
             tf.summary.image("test_confusion_matrix", tf.expand_dims(image, 0), step=step)
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from omegaconf import DictConfig
 
 from sweeper.config.targets import OPTIMIZER, SCHEDULE, TARGET, arguments
 from sweeper.errors import TrialFailed
+from sweeper.record import CHECKPOINT, Status, TrialRecord
 from sweeper.trial.callbacks import backup_epoch, best_of, durable
 from sweeper.trial.models import BASE, base_of
 
@@ -133,3 +136,28 @@ def steps_per_epoch(examples: int, batch_size: int) -> int:
 def jit_compile(setting: bool | None) -> bool | str:
     """Keras's ``jit_compile``: ``"auto"`` (its own choice) when the setting is null."""
     return "auto" if setting is None else bool(setting)
+
+
+def warm_start(model: Any, record: TrialRecord, trial_dir: Path, t: DictConfig,
+               sweep: str) -> None:
+    """Continue from ``train.warm_start``'s trial, as Hyperband's survivors do: its best
+    weights, its best checkpoint as the best so far, and its first epochs as this trial's."""
+    parent = trial_dir.parent / str(t.warm_start)
+    earlier = TrialRecord.read(parent)
+    if earlier is None or earlier.status is not Status.COMPLETED:
+        raise TrialFailed(f"train.warm_start={t.warm_start}: no completed trial of sweep "
+                          f"{sweep} by that id")
+    inherited = list(earlier.history)[:t.initial_epoch]
+    if len(inherited) < t.initial_epoch:
+        raise TrialFailed(f"train.warm_start={t.warm_start}: that trial trained "
+                          f"{len(inherited)} epochs, not train.initial_epoch={t.initial_epoch}")
+    model.load_weights(parent / CHECKPOINT)
+    mine = trial_dir / CHECKPOINT
+    partial = mine.with_name(".partial.keras")
+    shutil.copyfile(parent / CHECKPOINT, partial)
+    os.replace(partial, mine)
+    record.history.extend(inherited)
+    record.epochs_completed = len(inherited)
+    record.metrics = dict(inherited[-1]) if inherited else {}
+    log.info("trial %s: continues trial %s after epoch %d", trial_dir.name, t.warm_start,
+             t.initial_epoch)

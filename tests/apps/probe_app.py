@@ -21,8 +21,9 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from sweeper.record import Objective, Status, TrialRecord, where
+from sweeper.record import Objective, Status, TrialRecord
 from sweeper.trial.gpu import describe, failure
+from sweeper.trial.host import where
 
 
 def _record(out: Path, status: Status, error: str | None = None) -> None:

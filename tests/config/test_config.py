@@ -182,6 +182,20 @@ BAD = [
     (["pruner=median", "pruner.grace_period=2"], "pruner.grace_period"),
     (["-m", "hydra/sweeper=tuner", "hydra.sweeper.algorithm=hyperband", "model.units=8,16",
       "pruner=asha"], "pruner=asha: Hyperband stops trials itself"),
+    (["sweep.constraints=[params<=1e5,size<=2]"],
+     "sweep.constraints: unknown 'size'; one of val_accuracy, val_loss"),
+    (["sweep.constraints=[params=<100]"], "sweep.constraints: 'params=<100' is not NAME<=NUMBER"),
+    (["sweep.constraints=[test_accuracy>=0.9]"],
+     "sweep.constraints: test_accuracy is a test-split score; choosing on the test split leaks"),
+    (["sweep.objectives=[val_accuracy:max,latency:min]"],
+     "sweep.objectives: unknown 'latency'"),
+    (["sweep.objectives=[val_accuracy:max,params:smallest]"],
+     "sweep.objectives: 'params:smallest': the mode must be max or min"),
+    (["sweep.objectives=[latency_ms:min,val_accuracy:max]"],
+     "sweep.objectives: the first, latency_ms:min, is the objective the pruner and the search "
+     "follow: set sweep.metric=latency_ms sweep.mode=min too (now val_accuracy:max)"),
+    (["sweep.measure=[onnx]"], "sweep.measure: unknown 'onnx'; one of tflite"),
+    (["sweep.promote=median"], "sweep.promote=median: one of first, knee"),
 ]
 
 

@@ -16,7 +16,7 @@ from tensorboard.plugins.hparams import api_pb2
 
 from sweeper.launch.jobs import Outcome
 from sweeper.launch.progress import Board
-from sweeper.record import Objective, Pruned, Status, TrialRecord
+from sweeper.record import SCHEMA, Objective, Pruned, Status, TrialRecord
 
 TINY = ("train.epochs=3", "dataset.limit=200")
 FIRST_RUNG = re.compile(r"val_accuracy 0\.\d+ < 0\.\d+, the top 1 of 2 trials at rung 1 "
@@ -36,7 +36,7 @@ def test_a_hopeless_trial_is_pruned_at_its_first_rung_and_a_good_one_never(tmp_p
     assert good["status"] == "completed" and good["epochs_completed"] == 3
     assert "pruned" not in good
     assert hopeless["status"] == "pruned" and hopeless["epochs_completed"] == 1
-    assert hopeless["schema"] == 2
+    assert hopeless["schema"] == SCHEMA
     why = hopeless["pruned"]
     assert (why["rule"], why["epoch"], why["rung"]) == ("asha", 1, 1)
     assert FIRST_RUNG.fullmatch(why["reason"]), why["reason"]

@@ -76,6 +76,23 @@ def test_configurations_rank_by_their_mean_with_ties_and_a_parsimonious_promotio
     assert configurations.shown(configs.iloc[0]).endswith("(n=3)")
 
 
+def test_compare_tests_each_sweeps_best_configuration_against_the_best_sweeps(
+        tmp_path: Path) -> None:
+    sweeps = {"wide": [0.90, 0.84, 0.88], "narrow": [0.60, 0.58, 0.61], "mid": [0.86, 0.87, 0.85]}
+    for name, values in sweeps.items():
+        _repeats(tmp_path / name, f"{name}-c", values, 64, 50_000)
+    rows = leaderboard.compare([tmp_path / n for n in sweeps], None, None).set_index("sweep")
+    rows.index = [Path(s).name for s in rows.index]
+    assert rows["best_sweep"].tolist() == [True, False, False]
+    assert rows.loc["wide", "shown"] == configurations.shown({"objective": 0.8733333, "n": 3,
+                                                             "objective_ci": configurations
+                                                             .interval(sweeps["wide"])[2]})
+    assert rows.loc["mid", "tied"] and not rows.loc["narrow", "tied"]
+    assert rows.loc["narrow", "p_value"] < 0.05 <= rows.loc["mid", "p_value"]
+    assert rows.loc["mid", "p_value"] == pytest.approx(
+        configurations.paired_p(dict(enumerate(sweeps["wide"])), dict(enumerate(sweeps["mid"]))))
+
+
 @pytest.fixture(scope="module")
 def repeated_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real sweep: 2 configurations x 2 seeds, then extended to 3 seeds."""
@@ -129,7 +146,25 @@ def test_the_leaderboard_and_promotion_speak_of_configurations(repeated_sweep: P
     assert all((sweep / plot).stat().st_size > 0 for plot in PLOTS)  # by configuration
     out = (repeated_sweep / "stdout.txt").read_text()
     assert "2 configurations x 3 seeds" in out and "(n=3)" in out
-    assert f"promoted configuration {chosen['config_id']}" in out and chosen["why"] in out
+    assert f"configuration {chosen['config_id']} (" in out and chosen["why"] in out
+
+
+def test_a_kept_checkpoint_has_its_configuration_restated_from_every_repeat(
+        repeated_sweep: Path) -> None:
+    """A third seed that does not beat the promoted repeat keeps its checkpoint; best.json
+    then speaks of the configuration's three repeats, not of the two it was promoted on."""
+    sweep = repeated_sweep / "experiments" / "rep"
+    best_json = sweep / "best" / "best.json"
+    best = json.loads(best_json.read_text())
+    stale = {**best["configuration"], "n": 2, "repeats": dict(
+        list(best["configuration"]["repeats"].items())[:2])}
+    best_json.write_text(json.dumps({**best, "configuration": stale}))
+    kept = run_cli(str(sweep), cwd=sweep, module="sweeper.promote")
+    assert kept.returncode == 0, kept.stderr[-2000:]
+    assert "kept" in kept.stdout and "(n=3)" in kept.stdout
+    again = json.loads(best_json.read_text())
+    assert again["version"] == best["version"]  # not re-exported
+    assert again["configuration"] == best["configuration"]
 
 
 def test_the_dashboard_groups_the_repeats_and_its_average_is_the_leaderboards_mean(
@@ -193,3 +228,22 @@ def test_the_report_shows_configurations_and_each_class_of_the_best(
     table = pd.read_csv(sweep / leaderboard.LEADERBOARD_CSV)
     assert list(rows["n"]) == [3, 3]
     assert rows["objective"].tolist() == pytest.approx([table.loc[0, "objective"]] * 2)
+    assert rows["tied"].tolist() == [False, True] and rows["p_value"].iloc[1] == 1.0
+
+
+def test_the_live_table_names_each_seed_and_counts_configurations_whose_seeds_are_in() -> None:
+    from sweeper.launch.jobs import Outcome
+    from sweeper.launch.progress import Board
+
+    jobs = [(i, [f"model.units={u}", f"sweep.repeat={k}", "sweep.repeats=3"])
+            for i, (k, u) in enumerate((k, u) for k in range(3) for u in (8, 32))]
+    board = Board(jobs, slots=2, live=False)
+    assert [r.label for r in board.rows.values()][:3] == [
+        "model.units=8 · seed 1/3", "model.units=32 · seed 1/3", "model.units=8 · seed 2/3"]
+    assert "0/2 configurations with 3/3 seeds" in board.summary()
+    for idx in (0, 2, 4, 1):  # every seed of units=8, one of units=32
+        board.started(idx, "cpu:0")
+        board.finished(idx, Outcome("completed", 0.9))
+    assert "1/2 configurations with 3/3 seeds" in board.summary()
+    # Without repeats, no such count.
+    assert "seeds" not in Board([(0, ["model.units=8"])], slots=1, live=False).summary()

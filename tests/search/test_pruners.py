@@ -214,7 +214,7 @@ def test_a_pruned_record_says_when_and_why_and_reads_back(tmp_path: Path) -> Non
     assert record.status is Status.PRUNED and record.status.scored and record.finished
     record.write(tmp_path)
     data = json.loads((tmp_path / "trial.json").read_text())
-    assert data["status"] == "pruned" and data["schema"] == SCHEMA == 2
+    assert data["status"] == "pruned" and data["schema"] == SCHEMA == 3
     assert data["pruned"] == {"rule": "asha", "epoch": 2, "rung": 2, "reason": why.reason}
     assert data["objective"]["value"] == 0.4 and data["metrics"]["test_accuracy"] == 0.41
     assert TrialRecord.load(tmp_path) == record
@@ -229,7 +229,7 @@ def test_a_schema_1_record_reads_as_today_and_is_written_as_schema_2() -> None:
     record = TrialRecord.from_dict(old)
     assert record.status is Status.COMPLETED and record.pruned is None
     written = record.to_dict()
-    assert written["schema"] == 2 and "pruned" not in written
+    assert written["schema"] == SCHEMA and "pruned" not in written
     assert {k: written[k] for k in old if k != "schema"} == {k: v for k, v in old.items()
                                                               if k != "schema"}
 

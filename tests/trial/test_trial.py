@@ -10,13 +10,16 @@ import numpy as np
 import pytest
 from conftest import records, run_cli
 
+from sweeper.record import SCHEMA
+
 
 def test_one_epoch_trial_writes_record_checkpoint_and_tensorboard_run(tmp_path: Path) -> None:
     done = run_cli("train.epochs=1", "sweep.name=one", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     (record,) = records(tmp_path / "experiments" / "one")
     trial_dir = tmp_path / "experiments" / "one" / "trials" / record["trial_id"]
-    assert record["schema"] == 2 and record["status"] == "completed" and record["error"] is None
+    assert record["schema"] == SCHEMA and record["status"] == "completed"
+    assert record["error"] is None
     assert record["trial_id"].startswith("epochs=1-")
     assert record["hparams"]["model"] == "mlp" and record["hparams"]["train.epochs"] == 1
     assert record["objective"] == {"name": "val_accuracy", "mode": "max",
