@@ -8,6 +8,7 @@ import pandas as pd
 from conftest import records, run_cli
 from helpers.board import STATUSES, post, session_ends, tensorboard
 
+from sweeper.config.objectives import COSTS
 from sweeper.hparams import metric_tag
 
 
@@ -39,7 +40,9 @@ def test_tensorboard_hparams_dashboard_lists_every_trial(grid_sweep: Path) -> No
         metrics = {(m["name"].get("group", ""), m["name"]["tag"])
                    for m in experiment["metricInfos"]}
         board = pd.read_csv(grid_sweep / "experiments" / "grid" / "leaderboard.csv")
-        shown = {c for c in board if c.startswith(("val_", "test_")) or c in ("accuracy", "loss")}
+        shown = {c for c in board if c.startswith(("val_", "test_")) or c in ("accuracy", "loss")
+                 or c in COSTS}  # and what each model costs
+        assert "flops" in shown and "latency_ms" not in shown  # TensorFlow Lite: not asked
         assert metrics == {("", metric_tag(c)) for c in shown}  # every leaderboard metric
         groups = post(f"{api}/session_groups", {
             "experimentName": "", "allowedStatuses": STATUSES, "colParams": [],
