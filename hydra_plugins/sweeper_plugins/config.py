@@ -74,7 +74,8 @@ class BayesianConf:
 @dataclass
 class TunerSweeperConf:
     _target_: str = "hydra_plugins.sweeper_plugins.tuner_sweeper.TunerSweeper"
-    # keras-tuner's oracle: random, bayesian, hyperband or grid
+    # keras-tuner's oracle: random, bayesian, hyperband or grid; or Optuna's sampler (the optuna
+    # extra): tpe, cmaes, gp, nsga2 or qmc
     algorithm: str = "random"
     # trials to run (null: 10 for random and bayesian; the whole grid; the Hyperband schedule)
     max_trials: int | None = None
@@ -82,10 +83,18 @@ class TunerSweeperConf:
     seed: int = 1
     # stop the search once more trials than this have failed
     max_failures: int = 3
-    # trials asked for and launched together (null: the launcher's slots)
+    # trials running at once (null: the launcher's slots)
     batch_size: int | None = None
+    # a slot freed by a trial that ended is given the next asked trial at once (the pool and Ray
+    # launchers); false: ask, launch and wait for a whole batch, as every launcher can
+    asynchronous: bool = True
     hyperband: HyperbandConf = field(default_factory=HyperbandConf)
     bayesian: BayesianConf = field(default_factory=BayesianConf)
+    # options of Optuna's sampler, passed through (e.g. n_startup_trials for tpe)
+    sampler: dict[str, Any] = field(default_factory=dict)
+    # an earlier sweep folder whose finished trials that fit this space the search is told
+    # before it asks (experiments/<earlier>)
+    warm_start: str | None = None
     # the search space in Hydra's sweep syntax (a preset's; the command line adds and overrides)
     params: dict[str, Any] = field(default_factory=dict)
 

@@ -36,3 +36,11 @@ class PoolLauncher(Launcher):
         from sweeper.launch.pool_launch import PoolBatch
 
         return PoolBatch(self, self.settings.get("live")).launch(job_overrides, initial_job_idx)
+
+    def stream(self, first: Sequence[Sequence[str]], more: Any,
+               initial_job_idx: int) -> Sequence[JobReturn]:
+        """Run ``first`` and whatever ``more`` gives as each job ends (an asynchronous search:
+        see :meth:`sweeper.launch.batch.Batch.stream`)."""
+        from sweeper.launch.pool_launch import PoolBatch
+
+        return PoolBatch(self, self.settings.get("live")).stream(first, more, initial_job_idx)

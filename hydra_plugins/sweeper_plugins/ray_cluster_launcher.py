@@ -8,6 +8,7 @@ Without the ``ray`` extra installed there is nothing here for Hydra to find.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from hydra.core.utils import JobReturn
 
@@ -26,3 +27,10 @@ if HAVE_RAY:
             from sweeper.launch.ray_tasks import RayBatch
 
             return RayBatch(self).launch(job_overrides, initial_job_idx)
+
+        def stream(self, first: Sequence[Sequence[str]], more: Any,
+                   initial_job_idx: int) -> Sequence[JobReturn]:
+            """As the pool launcher's: each ended job's successors submitted at once."""
+            from sweeper.launch.ray_tasks import RayBatch
+
+            return RayBatch(self).stream(first, more, initial_job_idx)

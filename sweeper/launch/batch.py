@@ -1,11 +1,13 @@
 """One batch of Hydra jobs as sweeper's own launchers (the pool, Ray) run it: the sweep folder,
-each configuration once, the live table of its trials, and results in the batch's order."""
+each configuration once, the live table of its trials, and results in the batch's order; or a
+stream of jobs (:meth:`Batch.stream`) that grows as jobs finish, for an asynchronous search."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +53,45 @@ class Batch(ABC):
             results = self.run(jobs, board)
         return [results[jobs[i].idx] for i in index]
 
+    def stream(self, first: Sequence[Sequence[str]], more: Callable[[list[str], JobReturn],
+                                                                     list[list[str]]],
+               initial_job_idx: int) -> list[JobReturn]:
+        """Run ``first``, and whatever ``more`` asks for as each job ends (its overrides and
+        JobReturn in, the jobs to run next out): a slot freed is filled at once, not when a
+        whole batch is done. Results in the order the jobs were given."""
+        setup_globals()
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        jobs = [Job(initial_job_idx + i, list(o)) for i, o in enumerate(first)]
+        numbers = itertools.count(initial_job_idx + len(jobs))
+        by_idx = {job.idx: job for job in jobs}
+        slots, where = self.start(sweep_dir, jobs)
+        log.info("%s: %d trial(s) %s, more as each ends", self.name, len(jobs), where)
+        board = Board([(j.idx, j.overrides) for j in jobs], slots, self.live, growing=True)
+        board.log_plan()
+
+        def feed(idx: int, ret: JobReturn) -> list[Job]:
+            new = [Job(next(numbers), o) for o in more(by_idx[idx].overrides, ret)]
+            by_idx.update((job.idx, job) for job in new)
+            board.add([(job.idx, job.overrides) for job in new])
+            self.submit(new)
+            return new
+
+        with board:
+            results = self.run(jobs, board, feed)
+        return [results[idx] for idx in sorted(results)]
+
+    @abstractmethod
+    def submit(self, jobs: list[Job]) -> None:
+        """Hand ``jobs``, added to a running stream, to where they run."""
+
     @abstractmethod
     def start(self, sweep_dir: Path, jobs: list[Job]) -> tuple[int, str]:
         """Get ready to run ``jobs``; how many run at once, and where (for the log)."""
 
     @abstractmethod
-    def run(self, jobs: list[Job], board: Board) -> dict[int, JobReturn]:
-        """Run ``jobs`` to completion; each one's JobReturn by its index."""
+    def run(self, jobs: list[Job], board: Board,
+            feed: Callable[[int, JobReturn], list[Job]] | None = None) -> dict[int, JobReturn]:
+        """Run ``jobs`` to completion, and those ``feed`` adds as each ends; each one's
+        JobReturn by its index."""

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -155,11 +155,14 @@ class Pool:
 
     # -- scheduling ---------------------------------------------------------------------------
 
-    def run(self, jobs: list[Job], board: Board) -> dict[int, JobReturn]:
-        """Run ``jobs`` to completion; returns each job's JobReturn by index."""
+    def run(self, jobs: list[Job], board: Board,
+            feed: Callable[[int, JobReturn], list[Job]] | None = None) -> dict[int, JobReturn]:
+        """Run ``jobs`` to completion, and the jobs ``feed`` gives as each one ends (queued at
+        once: the next free slot takes them); returns each job's JobReturn by index."""
         pending = deque(jobs)
         results: dict[int, JobReturn] = {}
-        while len(results) < len(jobs):
+        expected, fed = len(jobs), 0
+        while len(results) < expected:
             self._staff(pending)
             self._make_room()
             busy = {w.slot for w in self.workers if w.job is not None}
@@ -179,6 +182,12 @@ class Pool:
                     self._receive(worker, results, board)
                 if worker in self.workers and worker.process.sentinel in ready:
                     self._dead(worker, pending, results, board)
+            if feed is not None:
+                for idx in list(results)[fed:]:  # each new result, once, in the order it came
+                    more = feed(idx, results[idx])
+                    pending.extend(more)
+                    expected += len(more)
+                fed = len(results)
             if self.sampler is not None:
                 for worker in self.workers:
                     if worker.job is not None:

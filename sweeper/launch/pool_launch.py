@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,10 +38,14 @@ class PoolBatch(Batch):
         slots = self.launcher.pool.slots
         return len(slots), f"on {len(slots)} slot(s): " + ", ".join(s.name for s in slots)
 
-    def run(self, jobs: list[Job], board: Board) -> dict[int, JobReturn]:
+    def submit(self, jobs: list[Job]) -> None:
+        pass  # the pool queues the jobs it is fed itself
+
+    def run(self, jobs: list[Job], board: Board,
+            feed: Callable[[int, JobReturn], list[Job]] | None = None) -> dict[int, JobReturn]:
         pool: Pool = self.launcher.pool
         try:
-            return pool.run(jobs, board)
+            return pool.run(jobs, board, feed)
         except BaseException:
             pool.close()  # Ctrl-C or a broken pool: no worker outlives the sweep
             self.launcher.pool = None

@@ -57,9 +57,11 @@ class Board:
     """What every trial of a batch is doing; a context manager around the batch."""
 
     def __init__(self, jobs: list[tuple[int, list[str]]], slots: int,
-                 live: bool | None = None) -> None:
-        # What every trial of the batch shares is said once, not on every line.
-        self.common = set.intersection(*(set(o) for _, o in jobs)) if len(jobs) > 1 else set()
+                 live: bool | None = None, growing: bool = False) -> None:
+        # What every trial of the batch shares is said once, not on every line (of a batch that
+        # grows, the trials to come may differ in it: each says it all).
+        self.common = set.intersection(*(set(o) for _, o in jobs)) \
+            if len(jobs) > 1 and not growing else set()
         self.rows = {idx: _row(idx, overrides, self.common) for idx, overrides in jobs}
         seeds: dict[str, int] = {}
         for row in self.rows.values():
@@ -72,6 +74,18 @@ class Board:
         self.live_mode = sys.stdout.isatty() if live is None else live
         self._live: Live | None = None
         self._last = 0.0
+
+    def add(self, jobs: list[tuple[int, list[str]]]) -> None:
+        """Trials added to a running stream (an asynchronous search's next ones)."""
+        rows = [_row(idx, overrides, self.common) for idx, overrides in jobs]
+        for row in rows:
+            self.rows[row.idx] = row
+            if row.config:
+                self.seeds[row.config] = self.seeds.get(row.config, 0) + 1
+        for row in rows:
+            row.label += f"/{self.seeds[row.config]}" if row.config else ""
+            if not self.live_mode:
+                log.info("\t#%d : %s", row.idx, row.label)
 
     def log_plan(self) -> None:
         """The batch's trials, one line each, and what they all share."""

@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,29 +45,37 @@ class RayBatch(Batch):
 
         # Private helpers of hydra-ray-launcher (bounded in pyproject.toml): submitting a job
         # exactly as its own launcher does is the point of this module.
-        from hydra_plugins.hydra_ray_launcher._launcher_util import launch_job_on_ray, start_ray
+        from hydra_plugins.hydra_ray_launcher._launcher_util import start_ray
 
         ray_cfg = self.launcher.ray_cfg
         start_ray(ray_cfg.init)
         self.submitted = time.time()
         self.refs: dict[Any, Job] = {}
-        task = functools.partial(_in_trial_log, self.launcher.task_function)
         # A Ray worker runs in its node's folder, not the command's: a relative sweep folder is
         # the command's, as with every other launcher.
-        where_from = Path(str(self.config.hydra.runtime.cwd)) / sweep_dir
+        self.where_from = Path(str(self.config.hydra.runtime.cwd)) / sweep_dir
+        self.submit(jobs)
+        where = f"on the cluster at {ray.get_runtime_context().gcs_address}"
+        return max(1, ray_room(ray_cfg)[0]), where
+
+    def submit(self, jobs: list[Job]) -> None:
+        """Each job as a Ray task, exactly as Hydra's Ray launcher submits it."""
+        # Private helpers of hydra-ray-launcher (bounded in pyproject.toml).
+        from hydra_plugins.hydra_ray_launcher._launcher_util import launch_job_on_ray
+
+        task = functools.partial(_in_trial_log, self.launcher.task_function)
         for job in jobs:
             job.attempts = 1
             sweep_config, job.output_dir = job_config(  # as Hydra's Ray launcher names the job
                 self.context, self.config, job.overrides, job.idx, f"job_id_for_{job.idx}")
             with read_write(sweep_config.hydra), open_dict(sweep_config):
-                sweep_config.hydra.sweep.dir = str(where_from)
-            ref = launch_job_on_ray(self.context, ray_cfg.remote, sweep_config, task,
-                                    Singleton.get_state())
+                sweep_config.hydra.sweep.dir = str(self.where_from)
+            ref = launch_job_on_ray(self.context, self.launcher.ray_cfg.remote, sweep_config,
+                                    task, Singleton.get_state())
             self.refs[ref] = job
-        where = f"on the cluster at {ray.get_runtime_context().gcs_address}"
-        return max(1, ray_room(ray_cfg)[0]), where
 
-    def run(self, jobs: list[Job], board: Board) -> dict[int, JobReturn]:
+    def run(self, jobs: list[Job], board: Board,
+            feed: Callable[[int, JobReturn], list[Job]] | None = None) -> dict[int, JobReturn]:
         import ray
 
         for job in jobs:
@@ -81,6 +90,9 @@ class RayBatch(Batch):
                     _started(job, board, self.submitted, done=True)
                     results[job.idx] = _result(ray, ref, job)
                     board.finished(job.idx, outcome(results[job.idx]))
+                    for new in feed(job.idx, results[job.idx]) if feed is not None else []:
+                        board.output_dir(new.idx, str(new.output_dir))
+                        pending.append(next(r for r, j in self.refs.items() if j is new))
                 for ref in pending:
                     _started(self.refs[ref], board, self.submitted)
                 board.refresh()

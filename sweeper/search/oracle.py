@@ -18,7 +18,7 @@ from typing import Any
 from sweeper.atomic import write_atomic
 from sweeper.errors import SearchError
 from sweeper.search.plan import STATE_DIR
-from sweeper.search.settings import DEFAULT_MAX_TRIALS, Settings
+from sweeper.search.settings import DEFAULT_MAX_TRIALS, OPTUNA, Settings
 from sweeper.search.space import Space
 
 
@@ -81,9 +81,17 @@ def _write_atomically(oracle: Any) -> None:
     oracle._save_trial = save_trial
 
 
-def make(settings: Settings, space: Space, metric: str, mode: str, sweep_dir: Path) -> Any:
-    """The oracle of ``settings.algorithm`` over ``space``, its state in ``sweep_dir/tuner/``."""
+def make(settings: Settings, space: Space, objectives: list[tuple[str, str]],
+         sweep_dir: Path) -> Any:
+    """The oracle of ``settings.algorithm`` over ``space``, its state in ``sweep_dir/tuner/``
+    (an Optuna sampler's study in ``sweep_dir/optuna.log``); ``objectives`` are the sweep's
+    (name, mode), the first the one keras-tuner's oracles follow."""
+    if settings.algorithm in OPTUNA:
+        from sweeper.search.optuna_oracle import OptunaOracle
+
+        return OptunaOracle(settings, space, objectives, sweep_dir)
     kt = keras_tuner()
+    metric, mode = objectives[0]
 
     s = settings
     common: dict[str, Any] = dict(
@@ -112,6 +120,28 @@ def make(settings: Settings, space: Space, metric: str, mode: str, sweep_dir: Pa
     _write_atomically(oracle)
     oracle._set_project_dir(str(sweep_dir), STATE_DIR)
     return oracle
+
+
+def warm_start(oracle: Any, told: list[tuple[dict[str, Any], list[float]]],
+               metric: str) -> int:
+    """Tell a keras-tuner oracle the trials of an earlier sweep, as completed trials of its own
+    (``warm<i>``: its random search then never asks their values again, Bayesian search fits
+    them); once: a re-run that reloaded them tells none again. ``max_trials`` counts new trials
+    only."""
+    kt = keras_tuner()
+    if not any(trial_id.startswith("warm") for trial_id in oracle.trials):
+        for i, (values, objectives) in enumerate(told):
+            hp = oracle.hyperparameters.copy()
+            hp.values.update(values)
+            trial = kt.engine.trial.Trial(hyperparameters=hp, trial_id=f"warm{i}")
+            oracle.trials[trial.trial_id] = trial
+            oracle.update_trial(trial.trial_id, {metric: objectives[0]})
+            trial.status = "COMPLETED"
+            oracle.end_trial(trial)
+    warm = sum(1 for trial_id in oracle.trials if trial_id.startswith("warm"))
+    if oracle.max_trials:
+        oracle.max_trials += warm
+    return warm
 
 
 def reload(oracle: Any, state_dir: Path) -> None:

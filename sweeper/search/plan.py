@@ -99,3 +99,47 @@ def check_earlier(config: DictConfig, settings: Settings, space: Space) -> bool:
 def _short(value: Any) -> str:
     text = json.dumps(value)
     return text if len(text) <= 120 else text[:117] + "..."
+
+
+def warm_trials(config: DictConfig, space: Space,
+                objectives: list[tuple[str, str]]) -> list[tuple[dict[str, Any], list[float]]]:
+    """The finished trials of the earlier sweep ``hydra.sweeper.warm_start`` (a folder,
+    relative to the command's) that fit this search, as (values, objectives): every swept value
+    within the space, every other hyperparameter as this sweep sets it, every objective
+    measured."""
+    import pandas as pd
+
+    from sweeper.errors import NoResults
+    from sweeper.results import leaderboard
+
+    folder = Path(str(Settings.of(config.hydra.sweeper).warm_start))
+    earlier = folder if folder.is_absolute() else Path(str(config.hydra.runtime.cwd)) / folder
+    try:
+        done, _ = leaderboard.load(earlier)
+    except NoResults as e:
+        raise SearchError(f"hydra.sweeper.warm_start={folder}: {e}") from e
+    done = done[done["status"] == "completed"]
+    choices = dict(config.hydra.runtime.choices)
+    told = []
+    for _, row in done.iterrows():
+        params: dict[str, Any] = {}
+        for column in (c for c in row.index if c.startswith("hp.") and not pd.isna(row[c])):
+            name, value = column[3:], row[column]
+            p = next((p for p in space.swept() if p.name == name), None)
+            if p is None:  # not searched: it must be what this sweep sets
+                now = choices.get(name, OmegaConf.select(config, name, default=None))
+                if str(now) != str(value) and now != value:
+                    break
+            elif p.kind == "choice":
+                if value not in p.values:
+                    break
+                params[name] = value
+            elif p.low is not None and p.high is not None and p.low <= value <= p.high:
+                params[name] = int(value) if p.kind == "int" else float(value)
+            else:
+                break
+        else:
+            values = [row.get(name) for name, _ in objectives]
+            if len(params) == len(space.swept()) and not any(pd.isna(v) for v in values):
+                told.append((params, [float(v) for v in values]))
+    return told

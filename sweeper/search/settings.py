@@ -3,6 +3,7 @@ which sweeper a configuration names."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from dataclasses import dataclass
 
@@ -11,7 +12,9 @@ from omegaconf import DictConfig, OmegaConf
 from hydra_plugins.sweeper_plugins.config import TunerSweeperConf
 from sweeper.errors import SearchError
 
-ALGORITHMS = ("random", "bayesian", "hyperband", "grid")
+KERAS_TUNER = ("random", "bayesian", "hyperband", "grid")
+OPTUNA = ("tpe", "cmaes", "gp", "nsga2", "qmc")  # the optuna extra
+ALGORITHMS = (*KERAS_TUNER, *OPTUNA)
 DEFAULT_MAX_TRIALS = 10  # random and Bayesian search without hydra.sweeper.max_trials
 # Keys Hyperband sets on each of its trials.
 HYPERBAND_KEYS = ("train.epochs", "train.initial_epoch", "train.warm_start")
@@ -35,6 +38,9 @@ class Settings(TunerSweeperConf):
         if s.algorithm not in ALGORITHMS:
             raise SearchError(f"hydra.sweeper.algorithm={s.algorithm}: choose one of "
                               f"{', '.join(ALGORITHMS)}")
+        if s.algorithm in OPTUNA and importlib.util.find_spec("optuna") is None:
+            raise SearchError(f'hydra.sweeper.algorithm={s.algorithm}: Optuna is not installed; '
+                              'pip install -e ".[optuna]"')
         for key, value, least in (("max_trials", s.max_trials, 1),
                                   ("max_failures", s.max_failures, 0),
                                   ("batch_size", s.batch_size, 1),

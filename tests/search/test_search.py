@@ -238,8 +238,9 @@ def test_an_interrupted_search_resumes_where_it_stopped(tmp_path: Path) -> None:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             preexec_fn=sigint_default)
     deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:  # the first batch is told
-        if (sweep / "tuner" / "trials.json").is_file():
+    told_file = sweep / "tuner" / "trials.json"
+    while time.time() < deadline and proc.poll() is None:  # two trials are told
+        if told_file.is_file() and len(json.loads(told_file.read_text() or "{}")) >= 2:
             break
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
