@@ -44,6 +44,7 @@ def test_labels_name_what_sets_a_trial_apart() -> None:
     assert keys.label(["sweep.name=s"]) == "(defaults)"
 
 
+@pytest.mark.slow  # a long sweep; `pytest -m slow` runs it
 def test_retry_failed_reruns_failed_trials_in_their_own_folders(tmp_path: Path) -> None:
     args = ["-m", "optimizer=sgd", "optimizer.learning_rate=0.01,1e30", "model.units=8",
             "train.epochs=1", "sweep.name=retry", "hydra.launcher.workers=1"]

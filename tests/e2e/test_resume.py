@@ -20,6 +20,7 @@ SWEEP = ["-m", "optimizer=sgd,adam", "model.units=8", "train.epochs=30", "sweep.
          "hydra.launcher.workers=1", "hydra.launcher.live=false", "train.backup_every_s=0"]
 
 
+@pytest.mark.slow  # a long sweep; `pytest -m slow` runs it
 def test_killed_worker_resumes_its_trial_from_the_last_completed_epoch(tmp_path: Path) -> None:
     proc = start(tmp_path, *SWEEP[:2], "train.epochs=30", "model.units=8", "sweep.name=k",
                  "hydra.launcher.workers=1", "hydra.launcher.live=false",
@@ -62,6 +63,7 @@ def test_ctrl_c_then_the_same_command_finishes_the_sweep(tmp_path: Path) -> None
     assert resumed["epochs_trained"] - 30 <= 1
 
 
+@pytest.mark.slow  # a long sweep; `pytest -m slow` runs it
 def test_backups_on_a_time_budget_cost_the_epochs_since_the_last_one(tmp_path: Path) -> None:
     # No backup before the end of training: a kill mid-training costs every epoch trained.
     proc = start(tmp_path, "-m", "optimizer=sgd", "model.units=8", "train.epochs=40",

@@ -62,6 +62,7 @@ def test_stopping_a_test_cluster_leaves_other_ray_clusters_running(
     assert status.stdout.count("node_") >= len(nodes)  # both nodes still up
 
 
+@pytest.mark.slow  # a long sweep; `pytest -m slow` runs it
 def test_a_sweep_uses_both_nodes_and_ends_as_a_local_one(cluster: tuple[str, set[str]],
                                                         tmp_path: Path) -> None:
     address, nodes = cluster
@@ -110,6 +111,7 @@ def test_the_tuner_sweeper_fills_the_cluster(cluster: tuple[str, set[str]],
 
 
 
+@pytest.mark.slow  # a long sweep; `pytest -m slow` runs it
 def test_trials_on_either_node_are_pruned_against_every_record_of_the_sweep(
         cluster: tuple[str, set[str]], tmp_path: Path) -> None:
     address, nodes = cluster

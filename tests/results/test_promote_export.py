@@ -221,6 +221,7 @@ def test_bad_sweep_folders_are_one_line_and_leave_best_alone(tmp_path: Path, mod
     assert not out.exists()
 
 
+@pytest.mark.slow  # a long sweep; `pytest -m slow` runs it
 def test_a_best_folder_that_cannot_be_replaced_ends_the_sweep_with_one_line(
         grid_sweep: Path, tmp_path: Path) -> None:
     # best/ cannot be moved aside (as when it is immutable or on a read-only mount): here a file

@@ -85,6 +85,7 @@ def test_one_configuration_spelled_two_ways_is_one_trial(grid_sweep: Path,
     assert len(list((cwd / "experiments" / "grid" / "trials").iterdir())) == 4
 
 
+@pytest.mark.slow  # a long sweep; `pytest -m slow` runs it
 def test_a_sweep_whose_folders_name_every_override_is_still_found(grid_sweep: Path,
                                                                   tmp_path: Path) -> None:
     # Folders named after every override, default values included (as earlier versions did).

@@ -219,6 +219,7 @@ def test_hparams_dashboard_shows_the_search_space(
         assert group["sessions"][0]["status"] == "STATUS_SUCCESS"
 
 
+@pytest.mark.slow  # a long sweep; `pytest -m slow` runs it
 def test_failures_beyond_max_failures_stop_the_search(tmp_path: Path) -> None:
     done = run_cli("-m", "hydra/sweeper=tuner", "hydra/launcher=basic", "sweep.name=nan",
                    "hydra.sweeper.max_failures=1", "optimizer=sgd",

@@ -389,6 +389,7 @@ def test_freeze_base_then_fine_tune_the_base_from_a_layer(compose_config, tmp_pa
     assert float(training.optimizer(cfg, 10, second).learning_rate) == pytest.approx(1e-4)
 
 
+@pytest.mark.slow  # a long sweep; `pytest -m slow` runs it
 def test_a_fine_tuned_mixed_precision_xla_trial_trains_both_phases(tmp_path: Path) -> None:
     done = run_cli("model=custom", "model._target_=nets.with_base", "+model.units=8",
                    "+model.freeze_base=true", "+model.fine_tune_at=0", "train.mixed_precision=true",
