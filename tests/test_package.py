@@ -106,6 +106,7 @@ def test_end_of_sweep_table_fits_120_columns(grid_sweep: Path) -> None:
         assert label in screen.getvalue()
 
 
+@pytest.mark.slow  # a long sweep; `pytest -m slow` runs it
 def test_start_of_sweep_lists_only_what_varies(tmp_path: Path) -> None:
     done = run_cli("-m", "optimizer=adam,sgd", "model.units=8", "train.epochs=1",
                    "sweep.name=plan", f"paths.logs={tmp_path / 'logs'}", cwd=tmp_path)

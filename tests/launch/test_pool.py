@@ -155,6 +155,7 @@ def test_the_trials_a_command_line_asks_for(argv: list[str], trials: int | None)
     assert prestart.planned_trials(argv) == trials
 
 
+@pytest.mark.slow  # a long sweep; `pytest -m slow` runs it
 def test_more_workers_than_trials_start_only_one_per_trial(tmp_path: Path) -> None:
     done = run_cli("-m", "model.units=8,16", "hydra.launcher.workers=6", "train.epochs=1",
                    "dataset.limit=200", "sweep.name=few", "hydra.launcher.live=false",

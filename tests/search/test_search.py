@@ -134,10 +134,12 @@ def run_search(searches: dict[tuple[str, str], Path], tmp: pytest.TempPathFactor
     return searches[(algorithm, launcher)]
 
 
-# Every algorithm through the pool; through Hydra's basic launcher, random in the default suite
-# and the others with -m slow (the launcher does not change what an algorithm asks for).
+# Every algorithm through the pool (random and grid with -m slow: the asynchronous tests and
+# Hydra's suites run them through the pool); through Hydra's basic launcher, random in the
+# default suite and the others with -m slow (the launcher does not change what is asked).
 @pytest.mark.parametrize("algorithm,launcher", [
-    *((a, "pool") for a in ALGORITHMS), ("random", "basic"),
+    *((a, "pool") if a in ("bayesian", "hyperband") else
+      pytest.param(a, "pool", marks=pytest.mark.slow) for a in ALGORITHMS), ("random", "basic"),
     *(pytest.param(a, "basic", marks=pytest.mark.slow) for a in ALGORITHMS if a != "random")])
 def test_each_algorithm_runs_to_completion(algorithm: str, launcher: str,
                                           searches: dict[tuple[str, str], Path],
@@ -231,6 +233,7 @@ def test_failures_beyond_max_failures_stop_the_search(tmp_path: Path) -> None:
     assert all(t["status"] == "failed" and "nan loss" in t["error"] for t in trials)
 
 
+@pytest.mark.slow  # a long sweep; `pytest -m slow` runs it
 def test_an_interrupted_search_resumes_where_it_stopped(tmp_path: Path) -> None:
     args = ["-m", "hydra/sweeper=tuner", "hydra.sweeper.max_trials=4", "sweep.name=cut",
             "hydra.launcher.workers=2", *SPACE, "dataset.limit=200", "train.epochs=2"]
