@@ -162,7 +162,7 @@ class Pool:
         pending = deque(jobs)
         results: dict[int, JobReturn] = {}
         expected, fed = len(jobs), 0
-        while len(results) < expected:
+        while len(results) < expected or (feed is not None and fed < len(results)):
             self._staff(pending)
             self._make_room()
             busy = {w.slot for w in self.workers if w.job is not None}
@@ -175,6 +175,13 @@ class Pool:
                         and worker.slot.gpus != self.held:
                     self._assign(worker, pending.popleft(), board)  # a standby waits its turn
                     busy.add(worker.slot)
+            if feed is not None and fed < len(results):  # after the freed slots took work
+                for idx in list(results)[fed:]:  # each new result, once, in the order it came
+                    more = feed(idx, results[idx])
+                    pending.extend(more)
+                    expected += len(more)
+                fed = len(results)
+                continue  # what it added may start at once
             handles = [w.conn for w in self.workers] + [w.process.sentinel for w in self.workers]
             ready = wait(handles, timeout=0.5)
             for worker in list(self.workers):
@@ -182,12 +189,6 @@ class Pool:
                     self._receive(worker, results, board)
                 if worker in self.workers and worker.process.sentinel in ready:
                     self._dead(worker, pending, results, board)
-            if feed is not None:
-                for idx in list(results)[fed:]:  # each new result, once, in the order it came
-                    more = feed(idx, results[idx])
-                    pending.extend(more)
-                    expected += len(more)
-                fed = len(results)
             if self.sampler is not None:
                 for worker in self.workers:
                     if worker.job is not None:

@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 IDS = "trials.json"  # keras-tuner trial id -> the Hydra trial folder that ran it
 JOBS = "jobs.json"  # keras-tuner trial id -> its overrides (a retried trial reuses them)
 OUTCOME = "outcome.json"  # how the last run of the search ended
+# Configurations asked beyond the slots when streaming: one waits, so a slot freed by a trial
+# that ended starts the next at once instead of after the tell and the ask.
+LOOKAHEAD = 1
 
 
 class Search:
@@ -203,8 +206,11 @@ class Search:
         return returns
 
     def stream(self, oracle: Any) -> list[JobReturn]:
-        """Asynchronous: one trial per slot, and the next one asked as each ends."""
-        free = [f"slot{i}" for i in reversed(range(self.slots))]  # one running trial per id
+        """Asynchronous: one trial per slot and one waiting, and the next one asked as each
+        ends: a freed slot takes the waiting trial at once, while the oracle is told and asked
+        (with every running trial known to it)."""
+        ids = self.slots + LOOKAHEAD
+        free = [f"slot{i}" for i in reversed(range(ids))]  # one asked trial per id
         running: dict[str, tuple[Any, str, dict[int, JobReturn]]] = {}
         stopped = False
 
