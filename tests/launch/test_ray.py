@@ -104,7 +104,8 @@ def test_the_tuner_sweeper_fills_the_cluster(cluster: tuple[str, set[str]],
     said = done.stdout + done.stderr
     assert "random search of 2 dimensions, 2 trials at a time, each freed slot given the next " \
         "at once" in said  # asynchronous on Ray too
-    assert "Ray: 2 trial(s) on the cluster" in said and "more as each ends" in said
+    # two running and one asked ahead, submitted as Ray tasks; more as each ends
+    assert "Ray: 3 trial(s) on the cluster" in said and "more as each ends" in said
     trials = records(tmp_path / "experiments" / "tuned")
     assert len(trials) == 4 and {t["status"] for t in trials} == {"completed"}
     assert {t["node"] for t in trials} == nodes
