@@ -62,21 +62,18 @@ class Board:
         # grows, the trials to come may differ in it: each says it all).
         self.common = set.intersection(*(set(o) for _, o in jobs)) \
             if len(jobs) > 1 and not growing else set()
-        self.rows = {idx: _row(idx, overrides, self.common) for idx, overrides in jobs}
-        seeds: dict[str, int] = {}
-        for row in self.rows.values():
-            seeds[row.config] = seeds.get(row.config, 0) + 1
-        self.seeds = seeds if any(row.config for row in self.rows.values()) else {}
-        for row in self.rows.values():
-            row.label += f"/{seeds[row.config]}" if row.config else ""
+        self.rows: dict[int, Row] = {}
+        self.seeds: dict[str, int] = {}  # sweep.repeats: each configuration's repeats
         self.slots = max(1, slots)
         self.t0 = time.time()
         self.live_mode = sys.stdout.isatty() if live is None else live
         self._live: Live | None = None
         self._last = 0.0
+        self.add(jobs, said=False)  # log_plan says them
 
-    def add(self, jobs: list[tuple[int, list[str]]]) -> None:
-        """Trials added to a running stream (an asynchronous search's next ones)."""
+    def add(self, jobs: list[tuple[int, list[str]]], said: bool = True) -> None:
+        """Trials of the batch, and those added to a running stream (an asynchronous search's
+        next ones, ``said`` in the log)."""
         rows = [_row(idx, overrides, self.common) for idx, overrides in jobs]
         for row in rows:
             self.rows[row.idx] = row
@@ -84,7 +81,7 @@ class Board:
                 self.seeds[row.config] = self.seeds.get(row.config, 0) + 1
         for row in rows:
             row.label += f"/{self.seeds[row.config]}" if row.config else ""
-            if not self.live_mode:
+            if said and not self.live_mode:
                 log.info("\t#%d : %s", row.idx, row.label)
 
     def log_plan(self) -> None:
