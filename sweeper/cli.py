@@ -57,18 +57,13 @@ def main(argv: list[str] | None = None) -> None:
     """``sweeper [-m] [overrides]``: check the whole configuration, then hand over to Hydra; a
     sweep that ran but lacks part of what it leaves behind exits 1, saying what."""
     from sweeper import lock, preflight
-    from sweeper.launch import prestart
 
     started = time.time()
     argv = sys.argv[1:] if argv is None else list(argv)
-    # The pool's workers import TensorFlow while this process checks the configuration.
-    prestart.prestart(argv)
     with command():
         plan = preflight.check(argv)
         # One sweep per folder: the lock lasts while this file is open, until the sweep ends.
         held = lock.hold(plan.sweep_dir) if plan.sweep_dir is not None else None
-    if not plan.multirun:
-        prestart.dismiss()
     # Hydra reads its arguments from sys.argv. Its own error report would print a traceback
     # and exit 1: sweeper's errors come through to this function instead.
     sys.argv = [sys.argv[0], *plan.argv]

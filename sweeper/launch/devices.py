@@ -246,10 +246,15 @@ def memory_limits(info: Sequence[Gpu], memory_per_trial: int | str | None,
     return limits
 
 
+def cpu_cores() -> int:
+    """The CPU cores this process may run on."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return cores or 1
+
+
 def cpu_slots(workers: int | None) -> list[Slot]:
     """``workers`` CPU slots (default: one per core) that split the cores between them."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cores = cores or 1
+    cores = cpu_cores()
     count = cores if workers is None else int(workers)
     if count < 1:
         raise DeviceError(f"hydra.launcher.workers={count}: must be >= 1")

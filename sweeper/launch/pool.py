@@ -30,7 +30,7 @@ from typing import Any
 import cloudpickle
 from hydra.core.utils import JobReturn
 
-from sweeper.launch import prestart, usage
+from sweeper.launch import usage
 from sweeper.launch.devices import Slot, alone
 from sweeper.launch.jobs import (
     Job,
@@ -80,26 +80,17 @@ class Pool:
 
     # -- process management -------------------------------------------------------------------
 
-    def _spawn(self, slot: Slot, started: Started | None = None) -> Worker:
-        """A worker for ``slot`` (``started`` early, or now), given the sweep to run."""
+    def _spawn(self, slot: Slot) -> Worker:
+        """A new worker for ``slot``, given the sweep to run."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         name = slot.name.replace(":", "").replace(" ", "-")
         log_path = str(self.log_dir / f"worker-{self._spawned:03d}-{name}.log")
         self._spawned += 1
-        started = started or start_worker(slot, log_path)
-        started.conn.send(("setup", self.payload, log_path, self.warmup, self.reuse))
+        started = start_worker(slot, log_path)
+        started.conn.send(("setup", self.payload, self.warmup, self.reuse))
         worker = Worker(started.env, started.process, started.conn, log_path, slot)
         self.workers.append(worker)
         return worker
-
-    def adopt_prestarted(self, trials: int) -> None:
-        """Take the workers started with the sweep whose environment a slot needs, for at most
-        ``trials`` slots (a batch of fewer trials than slots needs no more); stop the others."""
-        for slot in self.slots[:trials]:
-            started = prestart.take(slot)
-            if started is not None:
-                self._spawn(slot, started)
-        prestart.dismiss()
 
     def call(self, dotted: str, *args: Any) -> Worker:
         """Start the function ``dotted`` in an idle warm worker (:meth:`answer` waits for it);

@@ -8,7 +8,6 @@ one sweep (a tuner's rounds); after the last it stays warm, and the end of the s
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +18,7 @@ from hydra.core.utils import JobReturn
 
 from sweeper.launch import kinds
 from sweeper.launch.batch import Batch
+from sweeper.launch.devices import cpu_cores
 from sweeper.launch.jobs import Job
 from sweeper.launch.pool import Pool
 from sweeper.launch.progress import Board
@@ -34,7 +34,7 @@ class PoolBatch(Batch):
 
     def start(self, sweep_dir: Path, jobs: list[Job]) -> tuple[int, str]:
         if self.launcher.pool is None:
-            self.launcher.pool = self._make_pool(sweep_dir, len(jobs))
+            self.launcher.pool = self._make_pool(sweep_dir)
         slots = self.launcher.pool.slots
         return len(slots), f"on {len(slots)} slot(s): " + ", ".join(s.name for s in slots)
 
@@ -51,7 +51,7 @@ class PoolBatch(Batch):
             self.launcher.pool = None
             raise
 
-    def _make_pool(self, sweep_dir: Path, trials: int) -> Pool:
+    def _make_pool(self, sweep_dir: Path) -> Pool:
         s = self.launcher.settings
         extra = {str(k): str(v) for k, v in (s.get("env") or {}).items()}
         slots = [replace(slot, env={**slot.env, **extra}) for slot in kinds.pool_slots(s)]
@@ -62,7 +62,6 @@ class PoolBatch(Batch):
                     reuse_workers=not slots[0].gpus if reuse == "auto" else bool(reuse),
                     max_retries=int(s.get("max_retries", 1)),
                     warmup=s.get("warmup") or getattr(task, "warm_up", None))
-        pool.adopt_prestarted(trials)
         if not slots[0].gpus:
             _warn_oversubscribed(len(slots))
         # The end of the sweep promotes in a warm worker; Hydra's Callbacks keeps the instances
@@ -75,8 +74,8 @@ class PoolBatch(Batch):
 
 def _warn_oversubscribed(slots: int) -> None:
     """More CPU workers than cores: trials compete for them (each is slower, none is faster)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if cores and slots > cores:
+    cores = cpu_cores()
+    if slots > cores:
         log.warning("pool: %d workers on %d CPU cores: trials will compete for the cores "
                     "(hydra.launcher.workers=%d or fewer runs each one faster)", slots, cores,
                     cores)

@@ -1,11 +1,9 @@
 """A worker process of the pool.
 
-It sets its slot's environment before anything imports TensorFlow, pays the imports (possibly
-while the sweep process is still checking the configuration: see :mod:`prestart`), then waits
-for the sweep (Hydra's context, the configuration, the task function), warms up (the dataset),
-and runs what it is sent, one at a time: trials, or a function (the end of the sweep promotes
-its best trial in a warm worker rather than in a new process). :func:`start_worker` starts one,
-for the pool and for :mod:`prestart` alike.
+It sets its slot's environment before anything imports TensorFlow, receives the sweep (Hydra's
+context, the configuration, the task function), warms up (imports, the dataset), and runs what
+it is sent, one at a time: trials, or a function (the end of the sweep promotes its best trial
+in a warm worker rather than in a new process). :func:`start_worker` starts one.
 """
 
 from __future__ import annotations
@@ -14,7 +12,6 @@ import contextlib
 import importlib
 import multiprocessing as mp
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -22,7 +19,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 import cloudpickle
@@ -60,37 +56,32 @@ def worker_env(slot: Slot) -> dict[str, str]:
     return {**slot.env, "SWEEPER_SLOT": slot.name}
 
 
-def start_worker(slot: Slot, log_path: str, preload: str | None = None) -> Started:
-    """Spawn a worker for ``slot``; it calls ``preload`` (dotted) while it waits for its sweep."""
+def start_worker(slot: Slot, log_path: str) -> Started:
+    """Spawn a worker for ``slot``, logging to ``log_path``; it waits for its sweep."""
     context = mp.get_context("spawn")
     env = worker_env(slot)
     parent_conn, child_conn = context.Pipe()
     process = context.Process(target=worker_main, name=f"sweeper-{slot.name}", daemon=True,
-                              args=(child_conn, env, log_path, preload, os.getpid()))
+                              args=(child_conn, env, log_path, os.getpid()))
     process.start()
     child_conn.close()
     return Started(env, process, parent_conn, log_path)
 
 
-def worker_main(conn: Connection, env: dict[str, str], log_path: str, preload: str | None,
-                parent_pid: int) -> None:
+def worker_main(conn: Connection, env: dict[str, str], log_path: str, parent_pid: int) -> None:
     """Entry point of a worker process: its slot's environment, its imports, then the sweep
     it is given (a ``setup`` message) and the jobs it is sent."""
     os.environ.update(env)  # before anything can import TensorFlow
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     redirect_output(log_path)
     _exit_with_parent(parent_pid)
-    if preload:
-        _call(preload)
     try:
         message = conn.recv()
     except EOFError:
         return
     if message[0] != "setup":
         return
-    _, payload, final_log, warmup, reuse = message
-    if final_log != log_path:  # started before the sweep's folder was known
-        _move_log(log_path, final_log)
+    _, payload, warmup, reuse = message
     hydra_context, config, task_function, singleton_state = cloudpickle.loads(payload)
     setup_globals()
     Singleton.set_state(singleton_state)
@@ -139,15 +130,6 @@ def redirect_output(log_path: str) -> None:
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
-
-
-def _move_log(started: str, final: str) -> None:
-    """What the worker wrote before it knew its sweep goes into its log in the sweep folder."""
-    Path(final).parent.mkdir(parents=True, exist_ok=True)
-    with open(final, "ab") as out, open(started, "rb") as early:
-        shutil.copyfileobj(early, out)
-    redirect_output(final)
-    Path(started).unlink(missing_ok=True)
 
 
 def _exit_with_parent(parent_pid: int) -> None:

@@ -52,17 +52,13 @@ def versions() -> dict[str, str]:
     return out
 
 
-def preload() -> None:
-    """A worker's imports, paid before its first trial (and before it knows its sweep)."""
+def warm_up(cfg: DictConfig) -> None:
+    """Pay a worker's start-up costs before its first trial: imports and the dataset."""
     gpu.start_tensorflow()
     import keras  # noqa: F401
     import matplotlib.figure  # noqa: F401
     import sklearn.metrics  # noqa: F401
 
-
-def warm_up(cfg: DictConfig) -> None:
-    """Pay a worker's start-up costs before its first trial: imports and the dataset."""
-    preload()
     try:
         data.load(cfg.dataset, cfg.train.validation_split)
     except Exception as e:  # the trial that needs the data reports it properly

@@ -218,8 +218,7 @@ def test_bad_input_is_one_line_and_writes_nothing(bad_outcomes, row) -> None:
     assert list(folder.iterdir()) == []
 
 
-# The whole command for a few: a run, a sweep (its prestarted workers are ended), a launcher
-# setting, a download.
+# The whole command for a few: a run, a sweep, a launcher setting, a download.
 COMMAND_ROWS = (["+foo=bar"], ["-m", "model.units=16,32", "model.dropout=0.1,1.2"],
                 ["-m", "hydra.launcher.devices=[7]"],
                 ["dataset=mnist", "dataset.cache_dir=keras", "dataset.origin=http://127.0.0.1:9/"])

@@ -17,7 +17,7 @@ from conftest import records, run_cli, sigint_default
 from helpers.gpus import PROBE, fake_nvidia_smi, overlap, probe_sweep
 
 from sweeper.errors import DeviceError
-from sweeper.launch import devices, prestart
+from sweeper.launch import devices
 
 
 def test_two_cpu_slots_run_trials_side_by_side(tmp_path: Path) -> None:
@@ -142,26 +142,13 @@ def test_real_sweep_on_two_workers_records_distinct_slots(grid_sweep: Path) -> N
     assert all(r["gpus"] == [] and "gpu_usage" not in r for r in found)  # no GPU, no figures
 
 
-@pytest.mark.parametrize(("argv", "trials"), [
-    (["-m", "model.units=8,16", "optimizer=adam,sgd,rmsprop", "train.epochs=1"], 6),
-    (["-m", "model.units=range(8,40,8)"], 4),
-    (["-m", "hydra/sweeper=tuner", "hydra.sweeper.max_trials=3", "model.units=range(8,40,8)"], 3),
-    (["-m", "hydra/sweeper=tuner", "hydra.sweeper.algorithm=hyperband"], None),
-    (["-m", "+search=seed"], None),
-    (["-m", "optimizer.learning_rate=interval(0.001,0.1)"], None),
-    (["-m", "model.units=8,"], None),  # Hydra cannot parse it: the preflight says why
-])
-def test_the_trials_a_command_line_asks_for(argv: list[str], trials: int | None) -> None:
-    assert prestart.planned_trials(argv) == trials
-
-
 @pytest.mark.slow  # a long sweep; `pytest -m slow` runs it
 def test_more_workers_than_trials_start_only_one_per_trial(tmp_path: Path) -> None:
     done = run_cli("-m", "model.units=8,16", "hydra.launcher.workers=6", "train.epochs=1",
                    "dataset.limit=200", "sweep.name=few", "hydra.launcher.live=false",
                    cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    # each worker the pool ran (prestarted and adopted, or its own) has its log here
+    # each worker the pool ran has its log here: one per trial, not one per worker asked for
     assert len(list((tmp_path / "experiments" / "few" / "workers").glob("*.log"))) == 2
     cores = len(os.sched_getaffinity(0))
     warned = f"pool: 6 workers on {cores} CPU cores: trials will compete for the cores"
