@@ -36,13 +36,9 @@ class Batch(ABC):
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> list[JobReturn]:
         """Run the batch; results in its order."""
-        setup_globals()
-        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
         runs, index = distinct(job_overrides)
         jobs = [Job(initial_job_idx + i, overrides) for i, overrides in enumerate(runs)]
-        slots, where = self.start(sweep_dir, jobs)
+        slots, where = self._begin(jobs)
         log.info("%s: %d trial(s) %s", self.name, len(job_overrides), where)
         if len(runs) < len(job_overrides):
             log.info("%s: %d configuration(s) given more than once run once", self.name,
@@ -59,14 +55,10 @@ class Batch(ABC):
         """Run ``first``, and whatever ``more`` asks for as each job ends (its overrides and
         JobReturn in, the jobs to run next out): a slot freed is filled at once, not when a
         whole batch is done. Results in the order the jobs were given."""
-        setup_globals()
-        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
         jobs = [Job(initial_job_idx + i, list(o)) for i, o in enumerate(first)]
         numbers = itertools.count(initial_job_idx + len(jobs))
         by_idx = {job.idx: job for job in jobs}
-        slots, where = self.start(sweep_dir, jobs)
+        slots, where = self._begin(jobs)
         log.info("%s: %d trial(s) %s, more as each ends", self.name, len(jobs), where)
         board = Board([(j.idx, j.overrides) for j in jobs], slots, self.live, growing=True)
         board.log_plan()
@@ -81,6 +73,14 @@ class Batch(ABC):
         with board:
             results = self.run(jobs, board, feed)
         return [results[idx] for idx in sorted(results)]
+
+    def _begin(self, jobs: list[Job]) -> tuple[int, str]:
+        """Hydra's globals and logging, the sweep folder, then :meth:`start`."""
+        setup_globals()
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        return self.start(sweep_dir, jobs)
 
     @abstractmethod
     def submit(self, jobs: list[Job]) -> None:
