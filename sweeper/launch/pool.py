@@ -88,7 +88,7 @@ class Pool:
         self._spawned += 1
         started = start_worker(slot, log_path)
         started.conn.send(("setup", self.payload, self.warmup, self.reuse))
-        worker = Worker(started.env, started.process, started.conn, log_path, slot)
+        worker = Worker(started.process, started.conn, log_path, slot)
         self.workers.append(worker)
         return worker
 

@@ -34,9 +34,8 @@ STOP_GRACE_S = 10.0
 
 @dataclass
 class Started:
-    """A worker process as the sweep process holds it: its environment, process, pipe and log."""
+    """A worker process as the sweep process holds it: its process, pipe and log."""
 
-    env: dict[str, str]
     process: Any
     conn: Connection
     log_path: str
@@ -51,21 +50,16 @@ class Started:
             self.process.join(timeout=STOP_GRACE_S)
 
 
-def worker_env(slot: Slot) -> dict[str, str]:
-    """The environment a worker of ``slot`` starts with."""
-    return {**slot.env, "SWEEPER_SLOT": slot.name}
-
-
 def start_worker(slot: Slot, log_path: str) -> Started:
     """Spawn a worker for ``slot``, logging to ``log_path``; it waits for its sweep."""
     context = mp.get_context("spawn")
-    env = worker_env(slot)
     parent_conn, child_conn = context.Pipe()
     process = context.Process(target=worker_main, name=f"sweeper-{slot.name}", daemon=True,
-                              args=(child_conn, env, log_path, os.getpid()))
+                              args=(child_conn, {**slot.env, "SWEEPER_SLOT": slot.name}, log_path,
+                                    os.getpid()))
     process.start()
     child_conn.close()
-    return Started(env, process, parent_conn, log_path)
+    return Started(process, parent_conn, log_path)
 
 
 def worker_main(conn: Connection, env: dict[str, str], log_path: str, parent_pid: int) -> None:
