@@ -22,7 +22,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
@@ -42,23 +41,13 @@ from sweeper.launch.jobs import (
     record_death,
 )
 from sweeper.launch.progress import Board
-from sweeper.launch.worker import STOP_GRACE_S, Started, start_worker
+from sweeper.launch.worker import STOP_GRACE_S, Worker, start_worker
 
 log = logging.getLogger(__name__)
 
 
 class WorkerDied(RuntimeError):
     """A worker process ended while it ran a trial."""
-
-
-@dataclass
-class Worker(Started):
-    """A worker process bound to one slot."""
-
-    slot: Slot
-    ready: bool = False
-    job: Job | None = None
-    jobs_run: int = 0
 
 
 class Pool:
@@ -86,9 +75,8 @@ class Pool:
         name = slot.name.replace(":", "").replace(" ", "-")
         log_path = str(self.log_dir / f"worker-{self._spawned:03d}-{name}.log")
         self._spawned += 1
-        started = start_worker(slot, log_path)
-        started.conn.send(("setup", self.payload, self.warmup, self.reuse))
-        worker = Worker(started.process, started.conn, log_path, slot)
+        worker = start_worker(slot, log_path)
+        worker.conn.send(("setup", self.payload, self.warmup, self.reuse))
         self.workers.append(worker)
         return worker
 

@@ -27,18 +27,23 @@ from hydra.core.utils import JobReturn, run_job, setup_globals
 from omegaconf import DictConfig
 
 from sweeper.launch.devices import Slot
-from sweeper.launch.jobs import job_config
+from sweeper.launch.jobs import Job, job_config
 
 STOP_GRACE_S = 10.0
 
 
 @dataclass
-class Started:
-    """A worker process as the sweep process holds it: its process, pipe and log."""
+class Worker:
+    """A worker process as the sweep process holds it: its process, pipe, log and slot, and
+    what it is doing."""
 
     process: Any
     conn: Connection
     log_path: str
+    slot: Slot
+    ready: bool = False
+    job: Job | None = None
+    jobs_run: int = 0
 
     def stop(self, wait_s: float = STOP_GRACE_S) -> None:
         """Close its pipe (an idle worker then ends), wait up to ``wait_s``, then kill it."""
@@ -50,7 +55,7 @@ class Started:
             self.process.join(timeout=STOP_GRACE_S)
 
 
-def start_worker(slot: Slot, log_path: str) -> Started:
+def start_worker(slot: Slot, log_path: str) -> Worker:
     """Spawn a worker for ``slot``, logging to ``log_path``; it waits for its sweep."""
     context = mp.get_context("spawn")
     parent_conn, child_conn = context.Pipe()
@@ -59,12 +64,12 @@ def start_worker(slot: Slot, log_path: str) -> Started:
                                     os.getpid()))
     process.start()
     child_conn.close()
-    return Started(process, parent_conn, log_path)
+    return Worker(process, parent_conn, log_path, slot)
 
 
 def worker_main(conn: Connection, env: dict[str, str], log_path: str, parent_pid: int) -> None:
-    """Entry point of a worker process: its slot's environment, its imports, then the sweep
-    it is given (a ``setup`` message) and the jobs it is sent."""
+    """Entry point of a worker process: its slot's environment, then the sweep it is given (a
+    ``setup`` message), its warm-up, and the jobs it is sent."""
     os.environ.update(env)  # before anything can import TensorFlow
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     redirect_output(log_path)
